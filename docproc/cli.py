@@ -1,0 +1,235 @@
+"""The `docproc` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from docproc.settings import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_logging(component: str, level: int = logging.INFO) -> None:
+    """Log one readable line per event, prefixed with the component's name."""
+    logging.basicConfig(
+        level=level,
+        format=f"%(asctime)s {component:<7} %(levelname)-5s %(message)s",
+        datefmt="%H:%M:%S",
+        force=True,
+    )
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)
+    return stop
+
+
+def _prepare_state(settings: Settings) -> None:
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.state_dir, 0o700)
+    settings.spool_dir.mkdir(exist_ok=True)
+
+
+def supervisord_conf() -> Path:
+    """Return the supervisord configuration `docproc up` runs."""
+    override = os.environ.get("DOCPROC_SUPERVISORD_CONF")
+    return Path(override) if override else REPO_ROOT / "deploy" / "supervisord.conf"
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    _prepare_state(settings)
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    settings.outbox.mkdir(parents=True, exist_ok=True)
+    api = settings.status_api
+    print(
+        "docproc is starting\n"
+        f"  drop files into   {settings.inbox}\n"
+        f"  results appear in {settings.outbox}\n"
+        f"  status page       http://{api.host}:{api.port}/\n"
+        f"  broker            {settings.broker_url}\n"
+        "  stop with Ctrl-C",
+        flush=True,
+    )
+    env = {
+        **os.environ,
+        "DOCPROC_CONFIG": str(settings.config_file),
+        "DOCPROC_STATE_DIR": str(settings.state_dir),
+        "DOCPROC_PYTHON": sys.executable,
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [sys.executable, "-m", "supervisor.supervisord", "-n", "-c", str(supervisord_conf())]
+    os.execve(sys.executable, command, env)
+    return EXIT_FAILURE  # not reached
+
+
+def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.broker import exec_embedded
+
+    if settings.broker_url != "embedded":
+        logging.info("broker_url is %s: no embedded broker to run", settings.broker_url)
+        return EXIT_OK
+    _prepare_state(settings)
+    exec_embedded(settings)
+    return EXIT_FAILURE  # not reached
+
+
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.broker import broker_problem, redis_client, wait_for_broker
+    from docproc.intake import Intake
+    from docproc.ledger import Ledger
+    from docproc.tasks import configure, submit
+    from docproc.watcher import InboxWatcher, recover_spool
+
+    _prepare_state(settings)
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    stop = _stop_event()
+    configure(settings)
+    wait_for_broker(settings)
+    intake = Intake(settings, Ledger(redis_client(settings)), submit)
+    intake.recover(recover_spool(settings.spool_dir))
+    watcher = InboxWatcher(
+        settings.inbox, settings.spool_dir, settings.watcher, intake,
+        can_claim=lambda: broker_problem(settings) is None,
+    )
+    watcher.run(stop)
+    return EXIT_OK
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.broker import wait_for_broker
+    from docproc.tasks import configure
+
+    app = configure(settings)
+    wait_for_broker(settings)
+    argv = [
+        "worker", "--loglevel", "INFO", "-n", args.name or "worker1@%h",
+        "--concurrency", str(args.concurrency or settings.workers.concurrency),
+        "--without-mingle", "--without-gossip",
+    ]
+    app.worker_main(argv)
+    return EXIT_OK
+
+
+def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.broker import wait_for_broker
+    from docproc.tasks import configure
+
+    _prepare_state(settings)
+    app = configure(settings)
+    wait_for_broker(settings)
+    schedule = settings.state_dir / "celerybeat-schedule"
+    app.start(["beat", "--loglevel", "INFO", "--schedule", str(schedule)])
+    return EXIT_OK
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.status_api import serve
+
+    serve(settings)
+    return EXIT_OK
+
+
+def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.inline import process_paths
+
+    missing = [path for path in args.paths if not path.exists()]
+    if missing:
+        print(f"docproc process: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    outbox = (args.outbox or settings.outbox).resolve()
+    results = process_paths(args.paths, settings, outbox, jobs=args.jobs)
+    for relpath, status, folder in results:
+        print(f"{status:<9} {relpath} -> {folder}")
+    failed = sum(1 for _, status, _ in results if status == "failed")
+    print(f"{len(results)} processed, {failed} failed", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.broker import broker_problem, redis_client
+    from docproc.ledger import Ledger
+    from docproc.status_api import online_workers
+
+    problem = broker_problem(settings)
+    if problem is not None:
+        print(f"docproc status: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
+    counts = Ledger(redis_client(settings)).counts()
+    workers = online_workers(settings)
+    if args.json:
+        print(json.dumps({"counts": counts, "workers": workers}, indent=2))
+    else:
+        for state, count in counts.items():
+            print(f"{state:<10} {count:>8}")
+        print(f"workers    {', '.join(workers) or 'none online'}")
+    return EXIT_OK
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "show":
+        print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    else:
+        print(f"{settings.config_file}: ok")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every command."""
+    parser = argparse.ArgumentParser(prog="docproc", description=__doc__)
+    parser.add_argument("--config", help="configuration file (default: $DOCPROC_CONFIG, "
+                        "else ./config/docproc.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("up", help="run everything under supervisord in the foreground")
+    commands.add_parser("broker", help="run the embedded broker (when broker_url is embedded)")
+    commands.add_parser("watch", help="run the inbox watcher")
+    worker = commands.add_parser("worker", help="run a Celery worker")
+    worker.add_argument("--name", help="worker node name (default worker1@%%h)")
+    worker.add_argument("--concurrency", type=int, help="child processes (default from config)")
+    commands.add_parser("beat", help="run Celery Beat (schedules)")
+    commands.add_parser("api", help="run the status API")
+    process = commands.add_parser("process", help="process files in this process, no broker")
+    process.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    process.add_argument("--outbox", type=Path, help="write here instead of the configured outbox")
+    process.add_argument("--jobs", type=int, default=1, help="processes to use (default 1)")
+    status = commands.add_parser("status", help="counts per state and workers online")
+    status.add_argument("--json", action="store_true")
+    config = commands.add_parser("config", help="check or show the configuration")
+    config.add_argument("action", choices=["check", "show"])
+    return parser
+
+
+COMMANDS = {
+    "up": cmd_up, "broker": cmd_broker, "watch": cmd_watch, "worker": cmd_worker,
+    "beat": cmd_beat, "api": cmd_api, "process": cmd_process, "status": cmd_status,
+    "config": cmd_config,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one docproc command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    setup_logging(args.command)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"docproc: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](settings, args)
+    except KeyboardInterrupt:
+        return EXIT_OK

@@ -1,0 +1,86 @@
+"""The outbox: one folder per document, written whole under a temporary name, then renamed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_STEM = 120
+UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
+
+
+def printable(name: str) -> str:
+    """Return a file name as valid UTF-8 text, whatever bytes the filesystem gave."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def folder_name(name: str, key: str) -> str:
+    """Return `<stem>.<key>` with the stem cut and cleaned to fit any filesystem."""
+    stem = UNSAFE.sub("_", printable(Path(name).stem)).strip(" .") or "document"
+    encoded = stem.encode("utf-8")[:MAX_STEM]
+    return f"{encoded.decode('utf-8', 'ignore')}.{key}"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files a finished document leaves in its outbox folder, besides its report."""
+
+    text: Path | None = None
+    thumbnail: Path | None = None
+    original: Path | None = None
+    original_name: str = "original"
+
+
+class Outbox:
+    """Write finished documents under `documents/` or `failed/`, day by day."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def folder(self, status: str, received_at: str, name: str, key: str) -> Path:
+        """Return the folder a document's outputs go to."""
+        section = "failed" if status == "failed" else "documents"
+        return self.root / section / received_at[:10] / folder_name(name, key)
+
+    def write(self, folder: Path, report: dict[str, Any], outputs: Outputs) -> Path:
+        """Write report and outputs into folder at once; a second call for it is a no-op."""
+        if folder.exists():
+            return folder
+        staging = self.root / ".incoming" / f"{folder.name}.{secrets.token_hex(4)}"
+        staging.mkdir(parents=True)
+        try:
+            if outputs.text is not None:
+                _place(outputs.text, staging / "text.txt")
+            if outputs.thumbnail is not None:
+                _place(outputs.thumbnail, staging / "thumbnail.png")
+            if outputs.original is not None:
+                (staging / "original").mkdir()
+                _place(outputs.original, staging / "original" / outputs.original_name)
+            body = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+            (staging / "report.json").write_text(body, encoding="utf-8")
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, folder)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if folder.exists() and (folder / "report.json").exists():
+                return folder  # another delivery of the same document won the rename
+            raise OutboxError(f"cannot write {folder}: {exc.strerror or exc}") from exc
+        return folder
+
+
+class OutboxError(OSError):
+    """The outbox cannot be written: full, read-only, or missing permissions."""
+
+
+def _place(source: Path, target: Path) -> None:
+    """Hard-link source to target, or copy it across filesystems; the caller removes the source."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

@@ -1,0 +1,251 @@
+"""The one typed settings object: YAML file plus environment overrides, validated once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG = Path("config/docproc.yaml")
+ENV_PREFIX = "DOCPROC__"
+ENV_SHORTCUTS = {
+    "DOCPROC_BROKER_URL": ("broker_url",),
+    "DOCPROC_RESULT_BACKEND": ("result_backend",),
+    "DOCPROC_INBOX": ("inbox",),
+    "DOCPROC_OUTBOX": ("outbox",),
+    "DOCPROC_STATE_DIR": ("state_dir",),
+}
+# A unix socket path longer than this does not fit in sockaddr_un.
+MAX_SOCKET_PATH = 100
+
+
+class ConfigError(Exception):
+    """A configuration that cannot run; the message names the key and the file."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+DEFAULT_IGNORE = (
+    ".*", "*~", "~$*", "*.part", "*.tmp", "*.crdownload", "*.partial", "Thumbs.db", "desktop.ini",
+)
+
+
+class WatcherSettings(_Section):
+    mode: Literal["auto", "events", "polling"] = "auto"
+    poll_interval: float = Field(2.0, gt=0)
+    settle_seconds: float = Field(1.0, ge=0)
+    recursive: bool = True
+    ignore: tuple[str, ...] = DEFAULT_IGNORE
+    on_success: Literal["archive", "delete"] = "archive"
+    rescan_interval: float = Field(60.0, gt=0)
+    empty_grace_seconds: float = Field(30.0, ge=0)
+
+
+class WorkerSettings(_Section):
+    concurrency: int = Field(2, ge=1)
+    task_time_limit: float = Field(300, gt=0)
+    task_soft_time_limit: float = Field(270, gt=0)
+    max_retries: int = Field(3, ge=0)
+    max_memory_per_child_mb: int = Field(1024, ge=64)
+
+    @model_validator(mode="after")
+    def _soft_below_hard(self) -> WorkerSettings:
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("task_soft_time_limit must be below task_time_limit")
+        return self
+
+
+class PipelineSettings(_Section):
+    max_file_mb: float = Field(200, gt=0)
+    max_image_pixels: int = Field(89478485, gt=0)
+    thumbnail_size: tuple[int, int] = (300, 300)
+    keywords: int = Field(10, ge=0)
+    ocr: Literal["auto", "off", "always"] = "auto"
+
+    @field_validator("thumbnail_size")
+    @classmethod
+    def _positive_size(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError("thumbnail_size must be two positive integers")
+        return value
+
+
+class RetentionSettings(_Section):
+    days: int = Field(30, ge=1)
+    failed_days: int = Field(90, ge=1)
+
+
+class ScheduleSettings(_Section):
+    daily_report: str = Field("00:05", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    purge: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class StatusApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8750, ge=0, le=65535)
+    token: str | None = None
+    threads: int = Field(4, ge=1)
+
+
+class Settings(_Section):
+    inbox: Path = Path("../inbox")
+    outbox: Path = Path("../outbox")
+    state_dir: Path = Path("../.docproc")
+    broker_url: str = "embedded"
+    result_backend: str | None = None
+    watcher: WatcherSettings = WatcherSettings()
+    workers: WorkerSettings = WorkerSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    retention: RetentionSettings = RetentionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    status_api: StatusApiSettings = StatusApiSettings()
+    config_file: Path | None = Field(None, exclude=True)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        schemes = ("redis://", "rediss://", "redis+socket://", "unix://", "amqp://", "amqps://")
+        if value != "embedded" and not value.startswith(schemes):
+            raise ValueError("must be 'embedded', redis://…, rediss://…, or amqp://…")
+        return value
+
+    @field_validator("result_backend")
+    @classmethod
+    def _redis_backend(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("redis://", "rediss://", "redis+socket://", "unix://")
+        ):
+            raise ValueError("must be null or a redis://… URL")
+        return value
+
+    @model_validator(mode="after")
+    def _folders_apart(self) -> Settings:
+        inbox, outbox = self.inbox.resolve(), self.outbox.resolve()
+        if inbox == outbox or inbox.is_relative_to(outbox) or outbox.is_relative_to(inbox):
+            raise ValueError("inbox and outbox must not contain each other")
+        if self.state_dir.resolve().is_relative_to(inbox):
+            raise ValueError("state_dir must not be inside the inbox")
+        if self.broker_url.startswith("amqp") and self.result_backend is None:
+            raise ValueError("result_backend: an amqp broker needs a redis:// result backend")
+        if self.broker_url == "embedded" and len(str(self.socket_path)) > MAX_SOCKET_PATH:
+            raise ValueError(
+                f"state_dir: the socket path {self.socket_path} is longer than "
+                f"{MAX_SOCKET_PATH} characters; choose a shorter state_dir"
+            )
+        return self
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.state_dir / "spool"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.state_dir.resolve() / "valkey.sock"
+
+    @property
+    def broker(self) -> str:
+        """Return the broker URL Celery connects to."""
+        if self.broker_url == "embedded":
+            return f"redis+socket://{self.socket_path}"
+        return self.broker_url
+
+    @property
+    def redis_url(self) -> str:
+        """Return the Redis URL of the ledger and results: the result backend, else the broker."""
+        url = self.result_backend or self.broker
+        if url.startswith("redis+socket://"):
+            return "unix://" + url.removeprefix("redis+socket://")
+        return url
+
+    @property
+    def backend(self) -> str:
+        """Return the Celery result backend URL."""
+        url = self.redis_url
+        if url.startswith("unix://"):
+            return "redis+socket://" + url.removeprefix("unix://")
+        return url
+
+
+def _merge(base: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = base
+    for key in path[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            child = node[key] = {}
+        node = child
+    node[path[-1]] = value
+
+
+def _env_overrides(environ: Mapping[str, str]) -> list[tuple[tuple[str, ...], Any]]:
+    overrides: list[tuple[tuple[str, ...], Any]] = []
+    for name, path in ENV_SHORTCUTS.items():
+        if name in environ:
+            overrides.append((path, environ[name]))
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX):
+            keys = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+            overrides.append((keys, yaml.safe_load(raw) if raw else raw))
+    return overrides
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    """Return the config file to read: --config, else $DOCPROC_CONFIG, else the default."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("DOCPROC_CONFIG"):
+        return Path(environ["DOCPROC_CONFIG"])
+    return DEFAULT_CONFIG
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Make folder paths absolute, relative to the config file's folder."""
+    for key in ("inbox", "outbox", "state_dir"):
+        value = data.get(key, Settings.model_fields[key].default)
+        if isinstance(value, (str, Path)):
+            data[key] = Path(os.path.normpath(base / Path(value).expanduser()))
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the config file and the environment; raise ConfigError naming the key and file."""
+    environ = os.environ if environ is None else environ
+    file = config_path(path, environ)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{file}: cannot read the configuration: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{file}: the configuration must be a mapping of keys")
+        data = loaded or {}
+    elif path is not None or environ.get("DOCPROC_CONFIG"):
+        raise ConfigError(f"{file}: configuration file not found")
+    env_paths: set[str] = set()
+    for key_path, value in _env_overrides(environ):
+        _merge(data, key_path, value)
+        if len(key_path) == 1:
+            env_paths.add(key_path[0])
+    for key in ("inbox", "outbox", "state_dir"):
+        # Paths from the environment are relative to the working directory, like any CLI path.
+        if key in env_paths and isinstance(data.get(key), str):
+            data[key] = str(Path.cwd() / data[key])
+    _resolve_paths(data, file.resolve().parent)
+    try:
+        settings = Settings.model_validate({**data, "config_file": file.resolve()})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(f"{file}: {key}: {message}") from None
+    return settings

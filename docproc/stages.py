@@ -1,0 +1,214 @@
+"""A document's way through the stages, as a small JSON-able job passed from stage to stage.
+
+Stages call the pure pipeline functions, record progress in the ledger and turn a
+`DocumentError` into the job's error; `finish` writes the outbox folder. Celery tasks
+and `docproc process` both drive documents through these functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from docproc.ledger import TERMINAL, ClaimInfo, Ledger, Receipt
+from docproc.outbox import Outbox, Outputs, printable
+from docproc.pipeline import DocumentError, FileType, analyze, detect, extract, make_thumbnail
+from docproc.settings import PipelineSettings
+
+Job = dict[str, Any]
+Stage = Literal["detect", "extract", "analyze", "thumbnail"]
+STAGES: tuple[Stage, ...] = ("detect", "extract", "analyze", "thumbnail")
+REPORT_SCHEMA = "docproc.report/1"
+log = logging.getLogger("docproc.stages")
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage needs besides the job: pipeline settings, the ledger and who runs it."""
+
+    pipeline: PipelineSettings
+    ledger: Ledger
+    worker: str
+
+
+def utc_now() -> str:
+    """Return the current UTC time as ISO 8601 with a Z, to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_job(
+    claim: ClaimInfo, receipt: Receipt, source: Path, work_dir: Path, keep_source: bool = False
+) -> Job:
+    """Return the job that carries a claimed file through the stages."""
+    return {
+        "key": receipt.key,
+        "id": claim.sha256[:12],
+        "token": claim.token,
+        "source_path": str(source),
+        "keep_source": keep_source,
+        "work_dir": str(work_dir),
+        "received_ts": time.time(),
+        "source": {
+            "name": printable(claim.name), "relpath": printable(claim.relpath),
+            "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
+        },
+        "raw_name": claim.name,
+        "duplicate_of": receipt.duplicate_of,
+        "type": None, "pages": None, "image": None, "text": None, "analysis": None,
+        "thumbnail": None, "timings_ms": {}, "error": None,
+    }
+
+
+def _file_type(job: Job) -> FileType:
+    return FileType(mime=job["type"]["mime"], kind=job["type"]["kind"])
+
+
+def _detect(job: Job, settings: PipelineSettings) -> None:
+    size = job["source"]["bytes"]
+    limit = settings.max_file_mb * 1024 * 1024
+    if size > limit:
+        raise DocumentError(
+            "too_large",
+            f"the file has {size / 1048576:.1f} MB, more than pipeline.max_file_mb "
+            f"({settings.max_file_mb:g}); split it or raise the limit",
+        )
+    file_type = detect(Path(job["source_path"]))
+    job["type"] = {"mime": file_type.mime, "kind": file_type.kind, "encrypted": False}
+
+
+def _extract(job: Job, settings: PipelineSettings) -> None:
+    result = extract(
+        Path(job["source_path"]), _file_type(job),
+        max_image_pixels=settings.max_image_pixels, ocr=settings.ocr,
+    )
+    text_path = Path(job["work_dir"]) / "text.txt"
+    text_path.parent.mkdir(parents=True, exist_ok=True)
+    text_path.write_text(result.text, encoding="utf-8", errors="replace")
+    job["type"]["encrypted"] = result.encrypted
+    job["pages"] = result.pages
+    job["image"] = result.image.to_dict() if result.image else None
+    job["text"] = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": result.ocr}
+
+
+def _analyze(job: Job, settings: PipelineSettings) -> None:
+    text_path = Path(job["work_dir"]) / "text.txt"
+    text = text_path.read_text(encoding="utf-8")
+    result = analyze(text, settings.keywords)
+    job["text"].update(chars=result.chars, words=result.words)
+    job["analysis"] = {"keywords": result.keywords, "language": result.language}
+
+
+def _thumbnail(job: Job, settings: PipelineSettings) -> None:
+    target = Path(job["work_dir"]) / "thumbnail.png"
+    try:
+        size = make_thumbnail(
+            Path(job["source_path"]), _file_type(job), settings.thumbnail_size, target,
+            max_image_pixels=settings.max_image_pixels,
+        )
+    except DocumentError as exc:
+        # Text and facts were extracted: the document is done, only without a picture.
+        log.warning("%s: no thumbnail: %s", job["key"], exc.message)
+        size = None
+    if size is not None:
+        job["thumbnail"] = {"path": "thumbnail.png", "width": size[0], "height": size[1]}
+
+
+STAGE_FUNCTIONS: dict[Stage, Callable[[Job, PipelineSettings], None]] = {
+    "detect": _detect, "extract": _extract, "analyze": _analyze, "thumbnail": _thumbnail,
+}
+
+
+def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
+    """Run one stage of a job unless an earlier stage ended it; record its progress."""
+    if job["error"] or (job["duplicate_of"] and stage != "detect"):
+        return job
+    ctx.ledger.start_stage(job["key"], stage, ctx.worker)
+    if stage == "detect":
+        job["timings_ms"]["wait"] = _ms_since(job["received_ts"])
+    started = time.perf_counter()
+    try:
+        STAGE_FUNCTIONS[stage](job, ctx.pipeline)
+    except DocumentError as exc:
+        fail(job, stage, exc.type, exc.message)
+    job["timings_ms"][stage] = round((time.perf_counter() - started) * 1000, 1)
+    ctx.ledger.end_stage(job["key"], stage)
+    return job
+
+
+def fail(job: Job, stage: str, error_type: str, message: str) -> Job:
+    """Mark a job failed in a stage with a typed reason."""
+    job["error"] = {"stage": stage, "type": error_type, "message": message}
+    return job
+
+
+def status_of(job: Job) -> str:
+    """Return the end state a job reaches: failed, duplicate or done."""
+    if job["error"]:
+        return "failed"
+    return "duplicate" if job["duplicate_of"] else "done"
+
+
+def build_report(job: Job, worker: str) -> dict[str, Any]:
+    """Return the report.json body of a finished job."""
+    status = status_of(job)
+    done = status == "done"
+    timings = dict(job["timings_ms"])
+    timings["total"] = _ms_since(job["received_ts"])
+    return {
+        "schema": REPORT_SCHEMA,
+        "id": job["id"],
+        "status": status,
+        "source": job["source"],
+        "type": job["type"] or {"mime": "application/octet-stream", "kind": "other",
+                                "encrypted": False},
+        "pages": job["pages"],
+        "image": job["image"],
+        "text": job["text"] if done else None,
+        "analysis": job["analysis"] if done else None,
+        "thumbnail": job["thumbnail"] if done else None,
+        "timings_ms": timings,
+        "error": job["error"],
+        "duplicate_of": job["duplicate_of"],
+        "processed_at": utc_now(),
+        "worker": worker,
+    }
+
+
+def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> Path:
+    """Write the job's outbox folder once, record its end state, and clean the spool."""
+    record = ctx.ledger.get(job["key"])
+    if record and record.get("status") in TERMINAL and record.get("outdir"):
+        _clean(job)
+        return Path(record["outdir"])
+    status = status_of(job)
+    report = build_report(job, ctx.worker)
+    work = Path(job["work_dir"])
+    done = status == "done"
+    outputs = Outputs(
+        text=work / "text.txt" if done else None,
+        thumbnail=work / "thumbnail.png" if done and job["thumbnail"] else None,
+        original=Path(job["source_path"]) if keep_original or not done else None,
+        original_name=job["raw_name"],
+    )
+    folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])
+    outbox.write(folder, report, outputs)
+    ctx.ledger.finish(job["key"], status, str(folder), job["error"] and job["error"]["type"])
+    _clean(job)
+    return folder
+
+
+def _clean(job: Job) -> None:
+    shutil.rmtree(job["work_dir"], ignore_errors=True)
+    if not job["keep_source"]:
+        Path(job["source_path"]).unlink(missing_ok=True)
+        Path(job["source_path"]).with_suffix(".claim.json").unlink(missing_ok=True)
+
+
+def _ms_since(timestamp: float) -> float:
+    return round(max(0.0, time.time() - timestamp) * 1000, 1)

@@ -1,0 +1,733 @@
+"""Watch the inbox, decide when a dropped file is complete, and claim it into the spool."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import functools
+import hashlib
+import heapq
+import itertools
+import json
+import logging
+import os
+import re
+import secrets
+import stat
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
+from watchdog.observers.polling import PollingObserverVFS
+
+from docproc.settings import WatcherSettings
+
+log = logging.getLogger("docproc.watcher")
+
+HASH_CHUNK = 1 << 20
+BUILTIN_IGNORE = (
+    "._*", ".syncthing.*", "*.filepart", "*.download", "*.swp", "__MACOSX", "$RECYCLE.BIN",
+)
+NETWORK_FILESYSTEMS = frozenset({
+    "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "fuse.smbnetfs", "sshfs", "fuse.sshfs",
+    "9p", "virtiofs", "vboxsf", "vmhgfs", "fuse.vmhgfs-fuse", "prl_fs", "afs", "openafs", "coda",
+    "ncpfs", "ceph", "fuse.ceph", "fuse.ceph-fuse", "glusterfs", "fuse.glusterfs", "lustre",
+    "gpfs", "beegfs", "orangefs", "pvfs2", "gfs2", "ocfs2", "davfs", "fuse.davfs2", "fuse.rclone",
+    "fuse.s3fs", "fuse.gcsfuse", "fuse.goofys", "fuse.juicefs", "fuse.mfs", "fuse.moosefs",
+    "fuse.lizardfs", "fuse.curlftpfs", "fuse.ftpfs",
+})
+# How long the claim loop waits before asking can_claim() again while it says no.
+CLAIM_RECHECK_SECONDS = 1.0
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 10.0
+# A claim batch yields after this long so that new events and can_claim() are looked at.
+BATCH_SECONDS = 0.2
+# watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
+# later events; each claim is such a move. The kernel queues a rename's two halves together.
+MOVE_PAIR_SECONDS = 0.05
+
+# Kinds of work the event handler passes to the claim loop.
+_TOUCH, _CLOSED, _MOVED_IN, _GONE, _SCAN, _RESCAN = range(6)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A file taken out of the inbox into the spool, ready to be recorded and enqueued."""
+
+    token: str
+    spool_path: Path
+    name: str
+    relpath: str
+    bytes: int
+    sha256: str
+    received_at: str
+
+
+class _NotRegularFile(Exception):
+    """The object in the spool is not a regular file."""
+
+
+@functools.lru_cache(maxsize=32)
+def _ignore_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(p) for p in (*BUILTIN_IGNORE, *patterns)))
+
+
+def is_ignored(relpath: str, patterns: Sequence[str]) -> bool:
+    """Return True when any component of the '/'-separated relpath matches an ignore pattern."""
+    match = _ignore_regex(tuple(patterns)).match
+    return any(match(part) for part in relpath.split("/") if part)
+
+
+def _unescape_mount(field_text: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), field_text)
+
+
+def _is_network_fstype(fstype: str) -> bool:
+    return fstype in NETWORK_FILESYSTEMS or fstype.startswith(("nfs4", "smb", "fuse.sshfs"))
+
+
+def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
+    """Return the fstype of the network filesystem holding path, or None for a local one."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            return None
+    target = os.fspath(Path(path).resolve())
+    best_len, best_type = -1, None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point, fstype = _unescape_mount(fields[1]), fields[2]
+        prefix = mount_point.rstrip("/") + "/"
+        inside = target == mount_point or (target + "/").startswith(prefix)
+        # ">=": a later line for the same mount point is a mount on top of the earlier one.
+        if inside and len(mount_point) >= best_len:
+            best_len, best_type = len(mount_point), fstype
+    if best_type is not None and _is_network_fstype(best_type):
+        return best_type
+    return None
+
+
+def choose_mode(settings: WatcherSettings, inbox: Path) -> Literal["events", "polling"]:
+    """Return the watch mode to use: the configured one, or polling on a network share."""
+    if settings.mode != "auto":
+        return settings.mode
+    fstype = network_filesystem(inbox)
+    if fstype is not None:
+        log.info("inbox %s is on a network filesystem (%s): polling it", inbox, fstype)
+        return "polling"
+    return "events"
+
+
+def _utc_iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    """Return (bytes, sha256 hex) of the regular file at path, never following a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _NotRegularFile(f"{path.name} is not a regular file")
+        digest = hashlib.sha256()
+        buffer = bytearray(HASH_CHUNK)
+        view = memoryview(buffer)
+        total = 0
+        while count := os.readv(fd, [buffer]):
+            digest.update(view[:count])
+            total += count
+        size = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if size != total:
+        log.warning("%s changed while it was hashed (%d bytes read, %d now)", path, total, size)
+    return total, digest.hexdigest()
+
+
+def _write_claim(spool_dir: Path, token: str, record: dict[str, str]) -> Path:
+    """Write spool_dir/<token>.claim.json atomically and return its path."""
+    temp = spool_dir / f"{token}.claim.tmp"
+    data = json.dumps(record).encode()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+    try:
+        fd = os.open(temp, flags, 0o644)
+    except FileNotFoundError:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temp, flags, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    final = spool_dir / f"{token}.claim.json"
+    os.replace(temp, final)
+    return final
+
+
+def _put_back(spool_path: Path, path: str, claim_file: Path, reason: str) -> None:
+    """Return a wrongly claimed object to the inbox without replacing anything there."""
+    try:
+        os.link(spool_path, path, follow_symlinks=False)
+    except OSError as exc:
+        log.error(
+            "%s was claimed as %s but %s, and it cannot be put back (%s); it stays in the spool",
+            path, spool_path.name, reason, exc,
+        )
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(spool_path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(claim_file)
+    log.warning("%s was put back into the inbox: %s", path, reason)
+
+
+def _claim_regular(path: str, relpath: str, spool_dir: Path) -> Claimed | None:
+    """Claim the file at path, which was just seen to be a regular file."""
+    ns = time.time_ns()
+    token = f"{ns:016x}-{secrets.token_hex(4)}"
+    name = relpath.rsplit("/", 1)[-1]
+    received_at = _utc_iso(ns)
+    try:
+        claim_file = _write_claim(
+            spool_dir, token, {"name": name, "relpath": relpath, "received_at": received_at}
+        )
+    except OSError as exc:
+        log.error("cannot claim %s: cannot write to the spool %s (%s); make it writable",
+                  relpath, spool_dir, exc)
+        return None
+    spool_path = spool_dir / f"{token}.data"
+    try:
+        os.rename(path, spool_path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(claim_file)
+        if isinstance(exc, FileNotFoundError):
+            log.debug("%s vanished before it could be claimed", relpath)
+        elif isinstance(exc, PermissionError):
+            log.warning(
+                "cannot claim %s: permission denied moving it out of the inbox; give the docproc "
+                "user write permission on its folder (and ownership of the file if the folder is "
+                "sticky); it is retried at the next rescan", relpath,
+            )
+        elif exc.errno == errno.EXDEV:
+            log.error(
+                "cannot claim %s: the spool %s is on another filesystem than the inbox; put "
+                "state_dir on the inbox's filesystem", relpath, spool_dir,
+            )
+        else:
+            log.warning("cannot claim %s: %s; it is retried at the next rescan", relpath, exc)
+        return None
+    try:
+        size, sha256 = _hash_file(spool_path)
+    except _NotRegularFile:
+        _put_back(spool_path, path, claim_file, "it was replaced by something that is not a file")
+        return None
+    except OSError as exc:
+        _put_back(spool_path, path, claim_file, f"it cannot be read ({exc})")
+        return None
+    return Claimed(token, spool_path, name, relpath, size, sha256, received_at)
+
+
+def _relpath_of(path: Path, inbox: Path) -> str:
+    try:
+        return path.relative_to(inbox).as_posix()
+    except ValueError:
+        parent = path.parent.resolve()
+        with contextlib.suppress(ValueError):
+            return (parent / path.name).relative_to(inbox.resolve()).as_posix()
+        return path.name
+
+
+def claim(path: Path, inbox: Path, spool_dir: Path) -> Claimed | None:
+    """Move a regular file from the inbox into the spool; return None if it is not claimable."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        log.debug("not claiming %s: not a regular file", path)
+        return None
+    return _claim_regular(os.fspath(path), _relpath_of(path, Path(inbox)), Path(spool_dir))
+
+
+def _token_time(token: str) -> str:
+    try:
+        return _utc_iso(int(token.split("-", 1)[0], 16))
+    except (ValueError, OverflowError, OSError):
+        return _utc_iso(time.time_ns())
+
+
+def recover_spool(spool_dir: Path) -> list[Claimed]:
+    """Return the files left claimed in the spool by an earlier run; drop claims never made."""
+    spool_dir = Path(spool_dir)
+    try:
+        names = {entry.name for entry in os.scandir(spool_dir)}
+    except FileNotFoundError:
+        return []
+    recovered: list[Claimed] = []
+    for name in sorted(names):
+        if name.endswith(".claim.tmp") or (
+            name.endswith(".claim.json") and f"{name[:-len('.claim.json')]}.data" not in names
+        ):
+            log.debug("removing %s: a claim that never happened", name)
+            with contextlib.suppress(FileNotFoundError):
+                (spool_dir / name).unlink()
+            continue
+        if not name.endswith(".data"):
+            continue
+        token = name[: -len(".data")]
+        record: dict[str, Any] = {}
+        if f"{token}.claim.json" in names:
+            try:
+                loaded = json.loads((spool_dir / f"{token}.claim.json").read_bytes())
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read the claim record of %s (%s); using the token", name, exc)
+            else:
+                if isinstance(loaded, dict):
+                    record = loaded
+        spool_path = spool_dir / name
+        try:
+            size, sha256 = _hash_file(spool_path)
+        except (OSError, _NotRegularFile) as exc:
+            log.warning("cannot recover %s from the spool: %s", name, exc)
+            continue
+        recovered.append(Claimed(
+            token=token,
+            spool_path=spool_path,
+            name=str(record.get("name") or token),
+            relpath=str(record.get("relpath") or record.get("name") or token),
+            bytes=size,
+            sha256=sha256,
+            received_at=str(record.get("received_at") or _token_time(token)),
+        ))
+    return recovered
+
+
+class _Candidate:
+    """What the claim loop remembers about a file that may not be complete yet."""
+
+    __slots__ = ("closed", "deadline", "mtime_ns", "since", "size")
+
+    def __init__(self, since: float, size: int = -1, mtime_ns: int = -1) -> None:
+        self.size = size
+        self.mtime_ns = mtime_ns
+        self.since = since  # when the file was last seen changing
+        self.closed = False  # closed after writing, or renamed into place, since its last write
+        self.deadline = 0.0  # the one live heap entry for this file
+
+
+class _Handler(FileSystemEventHandler):
+    """Translate watchdog events into work for the claim loop; never touch the disk here."""
+
+    def __init__(self, post: Callable[[int, str], None]) -> None:
+        self._post = post
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        """Pass the event on as (kind, path) items."""
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
+        kind = event.event_type
+        if event.is_directory:
+            if kind == "created":
+                self._post(_SCAN, src)
+            elif kind == "moved" and dest:
+                self._post(_SCAN, dest)
+        elif kind in ("created", "modified"):
+            self._post(_TOUCH, src)
+        elif kind == "closed":
+            self._post(_CLOSED, src)
+        elif kind == "moved":
+            self._post(_GONE, src)
+            if dest:
+                # Synthetic moves are files inside a moved folder, not finished renames.
+                self._post(_TOUCH if event.is_synthetic else _MOVED_IN, dest)
+        elif kind == "deleted":
+            self._post(_GONE, src)
+
+
+_EVENT_FILTER: list[type[FileSystemEvent]] = [
+    FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
+    DirCreatedEvent, DirMovedEvent,
+]
+
+
+try:
+    from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
+    from watchdog.observers.inotify_c import InotifyFD
+    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+except Exception:  # not Linux: the platform's own observer is used instead
+    HAVE_INOTIFY = False
+else:
+    HAVE_INOTIFY = True
+
+    class _FastMoveGrouper(InotifyMoveEventGrouper):
+        delay = MOVE_PAIR_SECONDS
+
+    @dataclass
+    class _WatchGroup(InotifyWatchGroup):
+        overflow_hook: Callable[[], None] | None = None
+        _move_event_grouper: InotifyMoveEventGrouper = field(
+            default_factory=_FastMoveGrouper, init=False
+        )
+
+        def on_queue_overflow(self) -> None:
+            super().on_queue_overflow()
+            if self.overflow_hook is not None:
+                self.overflow_hook()
+
+    class _InotifyEmitter(InotifyEmitter):
+        def __init__(self, *args: Any, on_overflow: Callable[[], None], **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._on_overflow = on_overflow
+
+        def on_thread_start(self) -> None:
+            self._inotify = _WatchGroup(
+                self._inotify_fd,
+                os.fsencode(self.watch.path),
+                is_recursive=self.watch.is_recursive,
+                event_mask=self.get_event_mask_from_filter(),
+                follow_symlink=self.watch.follow_symlink,
+                overflow_hook=self._on_overflow,
+            )
+
+    class _InotifyObserver(BaseObserver):
+        """Inotify observer that pairs renames quickly and reports kernel queue overflows."""
+
+        def __init__(self, on_overflow: Callable[[], None]) -> None:
+            self._inotify_fd = InotifyFD()
+            self._inotify_fd.start()
+            super().__init__(
+                _InotifyEmitter,
+                timeout=DEFAULT_OBSERVER_TIMEOUT,
+                inotify_fd=self._inotify_fd,
+                on_overflow=on_overflow,
+            )
+
+        def on_thread_stop(self) -> None:
+            super().on_thread_stop()
+            self._inotify_fd.stop()
+            self._inotify_fd.join()
+
+
+def _event_observer(on_overflow: Callable[[], None]) -> BaseObserver:
+    if HAVE_INOTIFY:
+        return _InotifyObserver(on_overflow)
+    from watchdog.observers import Observer
+
+    return Observer()
+
+
+class InboxWatcher:
+    """Watch one inbox and claim every complete file into the spool, exactly once."""
+
+    def __init__(
+        self,
+        inbox: Path,
+        spool_dir: Path,
+        settings: WatcherSettings,
+        on_claimed: Callable[[Claimed], None],
+        *,
+        can_claim: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.inbox = Path(inbox).resolve()
+        self.spool_dir = Path(spool_dir).resolve()
+        self.settings = settings
+        self.mode: Literal["events", "polling"] = choose_mode(settings, self.inbox)
+        self._on_claimed = on_claimed
+        self._can_claim = can_claim
+        self._ignore = _ignore_regex(tuple(settings.ignore))
+        self._prefix = os.fspath(self.inbox).rstrip("/") + "/"
+        spool = os.fspath(self.spool_dir)
+        self._spool_in_inbox = spool if spool.startswith(self._prefix) else None
+        self._events: deque[tuple[int, str]] = deque()
+        self._wake = threading.Event()
+        self._pending: dict[str, _Candidate] = {}
+        self._heap: list[tuple[float, str]] = []
+        self._retries: list[tuple[float, int, int, Claimed]] = []
+        self._retry_seq = itertools.count()
+        self._blocked_until = 0.0
+        self._seen = 0
+        self._claimed = 0
+        # Set once the watch is in place and the inbox has been scanned.
+        self.ready = threading.Event()
+
+    def stats(self) -> dict[str, int]:
+        """Return counters for metrics: files seen, waiting in the inbox, claimed, retrying."""
+        return {
+            "seen": self._seen,
+            "pending": len(self._pending),
+            "claimed": self._claimed,
+            "retrying": len(self._retries),
+        }
+
+    def _post(self, kind: int, path: str) -> None:
+        self._events.append((kind, path))
+        self._wake.set()
+
+    def _request_rescan(self) -> None:
+        log.warning("the inotify queue overflowed; rescanning %s", self.inbox)
+        self._post(_RESCAN, "")
+
+    def _start_observer(self) -> BaseObserver:
+        handler = _Handler(self._post)
+        path = os.fspath(self.inbox)
+        if self.mode == "events":
+            observer: BaseObserver | None = None
+            try:
+                observer = _event_observer(self._request_rescan)
+                observer.schedule(
+                    handler, path, recursive=self.settings.recursive, event_filter=_EVENT_FILTER
+                )
+                observer.start()
+                return observer
+            except OSError as exc:
+                log.warning("cannot watch %s for events (%s); polling it instead", path, exc)
+                if observer is not None:
+                    with contextlib.suppress(Exception):
+                        observer.stop()
+                self.mode = "polling"
+        observer = PollingObserverVFS(
+            os.lstat, os.scandir, polling_interval=self.settings.poll_interval
+        )
+        observer.schedule(
+            handler, path, recursive=self.settings.recursive, event_filter=_EVENT_FILTER
+        )
+        observer.start()
+        return observer
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch and claim until stop is set."""
+        self.inbox.mkdir(parents=True, exist_ok=True)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        observer = self._start_observer()
+        log.info("watching %s (%s mode)", self.inbox, self.mode)
+        threading.Thread(
+            target=self._wake_on_stop, args=(stop,), name="docproc-watcher-stop", daemon=True
+        ).start()
+        try:
+            # The watch exists before this scan, so no file can fall between the two.
+            self._scan(os.fspath(self.inbox))
+            self.ready.set()
+            next_rescan = time.monotonic() + self.settings.rescan_interval
+            while not stop.is_set():
+                self._wake.clear()
+                rescan = self._drain()
+                if rescan or time.monotonic() >= next_rescan:
+                    self._scan(os.fspath(self.inbox))
+                    next_rescan = time.monotonic() + self.settings.rescan_interval
+                wait = self._work(stop)
+                if wait > 0:
+                    self._wake.wait(min(wait, next_rescan - time.monotonic()))
+        finally:
+            observer.stop()
+            with contextlib.suppress(RuntimeError):
+                observer.join(timeout=10)
+            if self._retries:
+                log.warning(
+                    "%d claimed files were not handed over; they stay in the spool %s and are "
+                    "recovered at the next start", len(self._retries), self.spool_dir,
+                )
+
+    def _wake_on_stop(self, stop: threading.Event) -> None:
+        stop.wait()
+        self._wake.set()
+
+    def _relpath(self, path: str) -> str | None:
+        """Return path relative to the inbox, or None for paths the watcher must not look at."""
+        if not path.startswith(self._prefix):
+            return None
+        spool = self._spool_in_inbox
+        if spool is not None and (path == spool or path.startswith(spool + "/")):
+            return None
+        relpath = path[len(self._prefix):]
+        if not relpath or (not self.settings.recursive and "/" in relpath):
+            return None
+        return relpath
+
+    def _required(self, cand: _Candidate) -> float:
+        """Return how long the file must stay unchanged before it is claimed."""
+        if cand.size == 0:
+            grace = self.settings.empty_grace_seconds
+            return grace if cand.closed else max(grace, self.settings.settle_seconds)
+        return 0.0 if cand.closed else self.settings.settle_seconds
+
+    def _schedule(self, path: str, cand: _Candidate, when: float) -> None:
+        cand.deadline = when
+        heapq.heappush(self._heap, (when, path))
+
+    def _drain(self) -> bool:
+        """Apply queued events to the candidates; return True when a full rescan is needed."""
+        rescan = False
+        pending = self._pending
+        while self._events:
+            kind, path = self._events.popleft()
+            if kind == _RESCAN:
+                rescan = True
+                continue
+            if kind == _GONE:
+                pending.pop(path, None)
+                continue
+            cand = pending.get(path)
+            now = time.monotonic()
+            if cand is not None:
+                if kind == _TOUCH:
+                    cand.since = now
+                    cand.closed = False
+                elif kind != _SCAN:
+                    cand.closed = True
+                    self._schedule(path, cand, now)
+                continue
+            relpath = self._relpath(path)
+            if relpath is None or is_ignored(relpath, self.settings.ignore):
+                continue
+            if kind == _SCAN:
+                self._scan(path)
+                continue
+            cand = pending[path] = _Candidate(now)
+            self._seen += 1
+            cand.closed = kind != _TOUCH
+            # Look at it now: this is the first observation of its size and mtime.
+            self._schedule(path, cand, now)
+        return rescan
+
+    def _scan(self, root: str) -> None:
+        """Add every claimable file under root that is not a candidate yet."""
+        pending, ignored = self._pending, self._ignore.match
+        recursive = self.settings.recursive
+        stack = [root]
+        found = 0
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = os.scandir(folder)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("cannot read %s: %s", folder, exc)
+                continue
+            with entries:
+                for entry in entries:
+                    if ignored(entry.name):
+                        continue
+                    path = entry.path
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if recursive and path != self._spool_in_inbox:
+                                stack.append(path)
+                            continue
+                        if not entry.is_file(follow_symlinks=False) or path in pending:
+                            continue
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    now = time.monotonic()
+                    cand = pending[path] = _Candidate(now, st.st_size, st.st_mtime_ns)
+                    self._seen += 1
+                    found += 1
+                    self._schedule(path, cand, now + self._required(cand))
+        if found:
+            log.debug("found %d new files under %s", found, root)
+
+    def _work(self, stop: threading.Event) -> float:
+        """Hand over due retries and claim due candidates; return seconds until more is due."""
+        now = time.monotonic()
+        next_due = min(
+            self._heap[0][0] if self._heap else float("inf"),
+            self._retries[0][0] if self._retries else float("inf"),
+        )
+        if next_due > now:
+            return next_due - now
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        if not self._claim_allowed():
+            self._blocked_until = now + CLAIM_RECHECK_SECONDS
+            return CLAIM_RECHECK_SECONDS
+        while self._retries and self._retries[0][0] <= now and not stop.is_set():
+            _, _, attempt, claimed = heapq.heappop(self._retries)
+            self._deliver(claimed, attempt)
+        batch_end = time.monotonic() + BATCH_SECONDS
+        heap, pending = self._heap, self._pending
+        while heap and not stop.is_set():
+            now = time.monotonic()
+            if heap[0][0] > now:
+                break
+            if now > batch_end:
+                return 0.0
+            deadline, path = heapq.heappop(heap)
+            cand = pending.get(path)
+            if cand is not None and cand.deadline == deadline:
+                self._check(path, cand)
+        return 0.0 if stop.is_set() else 0.001
+
+    def _claim_allowed(self) -> bool:
+        try:
+            return bool(self._can_claim())
+        except Exception:
+            log.exception("can_claim() failed; not claiming for now")
+            return False
+
+    def _check(self, path: str, cand: _Candidate) -> None:
+        """Claim the file if it is complete, else look at it again when it could be."""
+        try:
+            st = os.lstat(path)
+        except OSError as exc:
+            del self._pending[path]
+            if not isinstance(exc, FileNotFoundError):
+                log.debug("cannot look at %s: %s", path, exc)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            del self._pending[path]
+            log.debug("skipping %s: not a regular file", path)
+            return
+        now = time.monotonic()
+        if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
+            cand.size, cand.mtime_ns, cand.since = st.st_size, st.st_mtime_ns, now
+        ready_at = cand.since + self._required(cand)
+        if now < ready_at:
+            self._schedule(path, cand, ready_at)
+            return
+        del self._pending[path]
+        relpath = path[len(self._prefix):]
+        claimed = _claim_regular(path, relpath, self.spool_dir)
+        if claimed is None:
+            return
+        self._claimed += 1
+        log.info("claimed %s (%d bytes) as %s", claimed.relpath, claimed.bytes, claimed.token)
+        self._deliver(claimed, 0)
+
+    def _deliver(self, claimed: Claimed, attempt: int) -> None:
+        """Call on_claimed; on failure keep the claim for a later attempt."""
+        try:
+            self._on_claimed(claimed)
+        except Exception:
+            delay = min(RETRY_MAX_SECONDS, RETRY_FIRST_SECONDS * 2**attempt)
+            log.exception(
+                "handing over %s (%s) failed; trying again in %.1f s",
+                claimed.relpath, claimed.token, delay,
+            )
+            heapq.heappush(
+                self._retries,
+                (time.monotonic() + delay, next(self._retry_seq), attempt + 1, claimed),
+            )

@@ -1,0 +1,211 @@
+"""Shared fixtures: the corpus, an embedded Valkey for the session, configs in tmp folders."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from docproc.broker import embedded_command
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus"
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
+               message: str = "condition") -> Any:
+    """Poll condition until it returns something truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(interval)
+
+
+def short_tmpdir(prefix: str) -> Path:
+    """Return a fresh folder with a short path (unix sockets allow ~100 characters)."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def valkey_socket() -> Iterator[Path]:
+    """Run one embedded Valkey (the product's own command line) for the whole session."""
+    state = short_tmpdir("dpv-")
+    socket_path = state / "valkey.sock"
+    (state / "valkey").mkdir()
+    process = subprocess.Popen(embedded_command(state, socket_path), stdout=subprocess.DEVNULL)
+    client = redis.Redis(unix_socket_path=str(socket_path))
+
+    def answers() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    wait_until(answers, 15, message="the embedded valkey to answer")
+    yield socket_path
+    process.terminate()
+    process.wait(10)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+BROKERS = ["embedded", "redis", "rabbitmq"]
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str | None]:
+    """Broker and result backend URLs for each broker of the matrix here; a clean ledger."""
+    embedded = f"redis+socket://{valkey_socket}"
+    if request.param == "embedded":
+        urls: dict[str, str | None] = {"broker_url": embedded, "result_backend": None}
+        flush = f"unix://{valkey_socket}"
+    elif request.param == "redis":
+        if not _reachable("127.0.0.1", 6379):
+            pytest.skip("no Redis on 127.0.0.1:6379")
+        urls = {"broker_url": "redis://127.0.0.1:6379/13", "result_backend": None}
+        flush = "redis://127.0.0.1:6379/13"
+    else:
+        if not _reachable("127.0.0.1", 5672):
+            pytest.skip("no RabbitMQ on 127.0.0.1:5672")
+        urls = {"broker_url": "amqp://guest:guest@127.0.0.1:5672//", "result_backend": embedded}
+        flush = f"unix://{valkey_socket}"
+        _purge_amqp_queue(urls["broker_url"] or "")
+    redis.Redis.from_url(flush).flushdb()
+    return urls
+
+
+def _purge_amqp_queue(url: str) -> None:
+    from kombu import Connection
+
+    with Connection(url) as connection:
+        channel = connection.channel()
+        with contextlib.suppress(Exception):  # the queue does not exist yet
+            channel.queue_purge("docproc")
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a config file with inbox, outbox and state in tmp folders; return its path."""
+
+    def make(**overrides: Any) -> Path:
+        state = short_tmpdir("dps-")
+        config: dict[str, Any] = {
+            "inbox": str(tmp_path / "inbox"),
+            "outbox": str(tmp_path / "outbox"),
+            "state_dir": str(state),
+            "watcher": {"settle_seconds": 0.3, "empty_grace_seconds": 1.0, "rescan_interval": 5},
+            "workers": {"concurrency": 2, "task_time_limit": 60, "task_soft_time_limit": 50},
+            "status_api": {"port": free_port()},
+        }
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(config.get(key), dict):
+                config[key] = {**config[key], **value}
+            else:
+                config[key] = value
+        (tmp_path / "inbox").mkdir(exist_ok=True)
+        path = tmp_path / "docproc.yaml"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    return make
+
+
+class Daemon:
+    """docproc components run as real subprocesses, stopped (as process groups) at the end."""
+
+    def __init__(self, config: Path, log_dir: Path) -> None:
+        self.config = config
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, *command: str) -> subprocess.Popen[bytes]:
+        name = command[0]
+        log = (self.log_dir / f"{name}.log").open("ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("DOCPROC_CONFIG", None)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "docproc", "--config", str(self.config), *command],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+        )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
+    started: list[Daemon] = []
+
+    def make(config: Path) -> Daemon:
+        logs = tmp_path / "logs"
+        logs.mkdir(exist_ok=True)
+        instance = Daemon(config, logs)
+        started.append(instance)
+        return instance
+
+    yield make
+    for instance in started:
+        instance.stop()
+
+
+def reports(outbox: Path) -> list[dict[str, Any]]:
+    """Return every report.json under the outbox's documents/ and failed/."""
+    found = []
+    for section in ("documents", "failed"):
+        for path in sorted((outbox / section).glob("*/*/report.json")):
+            report = json.loads(path.read_text())
+            report["_folder"] = path.parent
+            found.append(report)
+    return found

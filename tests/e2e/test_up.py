@@ -1,0 +1,115 @@
+"""End to end through `docproc up`: the corpus in, reports out, Ctrl-C leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import reports, wait_until
+from tests.corpus_truth import check_report, corpus_files, page_counts
+
+pytestmark = pytest.mark.e2e
+
+
+def _processes_mentioning(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline or marker.encode() in environ:
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def _get(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def _write_slowly(path: Path, content: bytes, pieces: int = 5, pause: float = 0.15) -> None:
+    step = len(content) // pieces + 1
+    with path.open("wb") as handle:
+        for start in range(0, len(content), step):
+            handle.write(content[start:start + step])
+            handle.flush()
+            time.sleep(pause)  # a slow writer, not a wait for the product
+
+
+def test_docproc_up_processes_the_corpus_and_stops_cleanly(
+    make_config: Callable[..., Path], corpus: Path, tmp_path: Path
+) -> None:
+    config = make_config(broker_url="embedded")
+    settings = yaml.safe_load(config.read_text())
+    inbox, outbox = Path(settings["inbox"]), Path(settings["outbox"])
+    port = settings["status_api"]["port"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DOCPROC_CONFIG", None)
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
+                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60,
+                   interval=0.2, message="/healthz to answer 200")
+        files = corpus_files(corpus)
+        for relpath in files:
+            target = inbox / relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(corpus / relpath, target)
+        # An exporter's hidden temp name, renamed in; a slow writer; files that must stay.
+        (inbox / ".export-123.tmp").write_bytes(b"%PDF- not yet")
+        (inbox / ".partial-x").write_text("exported under a temporary name, then renamed\n")
+        os.rename(inbox / ".partial-x", inbox / "renamed-in.txt")
+        writer = threading.Thread(target=_write_slowly, args=(
+            inbox / "slow.txt", ("slowly written words " * 2000).encode()))
+        writer.start()
+        (inbox / "draft.part").write_text("incomplete download")
+        (inbox / "~$locked.docx").write_text("office lock file")
+        writer.join()
+        expected = len(files) + 2
+        found = wait_until(lambda: len(reports(outbox)) >= expected and reports(outbox), 120,
+                           interval=0.5, message=f"{expected} reports")
+        assert len(found) == expected, "a file came out twice"
+        by_relpath = {report["source"]["relpath"]: report for report in found}
+        pages = page_counts(corpus)
+        problems = {f: check_report(f, by_relpath[f], pages) for f in files}
+        assert {f: p for f, p in problems.items() if p} == {}
+        slow = by_relpath["slow.txt"]
+        assert slow["status"] == "done"
+        assert slow["source"]["bytes"] == len("slowly written words ") * 2000
+        assert by_relpath["renamed-in.txt"]["status"] == "done"
+        left = sorted(p.name for p in inbox.rglob("*") if p.is_file())
+        assert left == [".export-123.tmp", "draft.part", "~$locked.docx"]
+        status, listing = _get(f"http://127.0.0.1:{port}/api/documents?limit=500")
+        assert status == 200 and len(listing["documents"]) == expected
+    finally:
+        os.killpg(up.pid, signal.SIGINT)
+        started = time.monotonic()
+        try:
+            up.wait(25)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+        stop_seconds = time.monotonic() - started
+    assert stop_seconds < 20, f"docproc up took {stop_seconds:.1f} s to stop"
+    assert _processes_mentioning(str(config)) == []

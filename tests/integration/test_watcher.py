@@ -1,0 +1,593 @@
+"""The inbox watcher against real folders: completeness, claiming, ignoring, recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from docproc.settings import WatcherSettings
+from docproc.watcher import (
+    Claimed,
+    InboxWatcher,
+    choose_mode,
+    claim,
+    is_ignored,
+    network_filesystem,
+    recover_spool,
+)
+
+MODES = ["events", "polling"]
+SETTLE = 0.3
+GRACE = 0.5
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
+    """Poll condition until it is truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def holds(condition: Callable[[], Any], seconds: float) -> None:
+    """Assert condition stays truthy for the given number of seconds."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition()
+        time.sleep(0.02)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Running:
+    """A watcher running in a thread, with the claims it handed over."""
+
+    def __init__(self, inbox: Path, spool: Path, settings: WatcherSettings,
+                 on_claimed: Callable[[Claimed], None] | None = None,
+                 can_claim: Callable[[], bool] = lambda: True) -> None:
+        self.inbox, self.spool = inbox, spool
+        self.claims: list[Claimed] = []
+        self.times: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._extra = on_claimed
+        self.watcher = InboxWatcher(inbox, spool, settings, self._collect, can_claim=can_claim)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.watcher.run, args=(self.stop,), daemon=True)
+
+    def _collect(self, claimed: Claimed) -> None:
+        if self._extra is not None:
+            self._extra(claimed)
+        with self._lock:
+            self.claims.append(claimed)
+            self.times.setdefault(claimed.relpath, time.monotonic())
+
+    def start(self) -> Running:
+        self.thread.start()
+        wait_for(self.watcher.ready.is_set, what="the watcher to be ready")
+        return self
+
+    def relpaths(self) -> list[str]:
+        with self._lock:
+            return [c.relpath for c in self.claims]
+
+    def claimed(self, relpath: str) -> Claimed:
+        return wait_for(
+            lambda: next((c for c in list(self.claims) if c.relpath == relpath), None),
+            what=f"{relpath} to be claimed",
+        )
+
+    def sentinel(self, name: str = "zz-sentinel.txt") -> Claimed:
+        """Drop a normal file and wait for its claim: what came before has been looked at."""
+        (self.inbox / name).write_bytes(b"sentinel " + name.encode())
+        return self.claimed(name)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), "the watcher did not stop"
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "spool"
+
+
+@pytest.fixture
+def watch(inbox: Path, spool: Path) -> Iterator[Callable[..., Running]]:
+    started: list[Running] = []
+
+    def start(mode: str = "events", *, on_claimed: Callable[[Claimed], None] | None = None,
+              can_claim: Callable[[], bool] = lambda: True, **overrides: Any) -> Running:
+        options: dict[str, Any] = {
+            "mode": mode, "poll_interval": 0.1, "settle_seconds": SETTLE,
+            "empty_grace_seconds": GRACE, "rescan_interval": 30.0,
+        }
+        options.update(overrides)
+        running = Running(inbox, spool, WatcherSettings(**options), on_claimed, can_claim)
+        started.append(running)
+        return running.start()
+
+    yield start
+    for running in started:
+        running.close()
+
+
+def spool_content(claimed: Claimed) -> bytes:
+    return claimed.spool_path.read_bytes()
+
+
+# --- end to end through a running watcher -------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_copied_file_is_claimed_once_with_its_facts(
+    mode: str, watch: Callable[..., Running], inbox: Path, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="docproc.watcher")
+    (inbox / "dept-a").mkdir()
+    running = watch(mode)
+    assert running.watcher.mode == mode
+    data = os.urandom(300_000)
+    source = tmp_path / "scan.pdf"
+    source.write_bytes(data)
+    shutil.copy(source, inbox / "dept-a" / "scan.pdf")
+
+    got = running.claimed("dept-a/scan.pdf")
+    assert (got.name, got.bytes, got.sha256) == ("scan.pdf", len(data), sha(data))
+    assert not (inbox / "dept-a" / "scan.pdf").exists()
+    assert (inbox / "dept-a").is_dir(), "user folders stay"
+    assert got.spool_path == running.spool.resolve() / f"{got.token}.data"
+    assert spool_content(got) == data
+    assert re.fullmatch(r"[0-9a-f]{16}-[0-9a-f]{8}", got.token)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", got.received_at)
+    record = json.loads((running.spool / f"{got.token}.claim.json").read_text())
+    assert record == {"name": "scan.pdf", "relpath": "dept-a/scan.pdf",
+                      "received_at": got.received_at}
+    running.sentinel()
+    assert running.relpaths().count("dept-a/scan.pdf") == 1
+    assert f"claimed dept-a/scan.pdf ({len(data)} bytes) as {got.token}" in caplog.messages
+    stats = running.watcher.stats()
+    assert stats["claimed"] == 2 and stats["pending"] == 0 and stats["seen"] >= 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_slow_writer_is_claimed_once_when_complete(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch(mode)
+    chunks = [os.urandom(50_000) for _ in range(5)]
+    finished = threading.Event()
+
+    def write() -> None:
+        with open(inbox / "slow.bin", "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+                out.flush()
+                time.sleep(SETTLE / 3)
+        finished.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    got = running.claimed("slow.bin")
+    writer.join()
+    assert finished.is_set()
+    whole = b"".join(chunks)
+    assert (got.bytes, got.sha256) == (len(whole), sha(whole))
+    assert spool_content(got) == whole
+    running.sentinel()
+    assert running.relpaths().count("slow.bin") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_file_renamed_in_from_hidden_temp_name_is_claimed_under_final_name(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch(mode)
+    data = os.urandom(20_000)
+    temp = inbox / ".report.pdf.Xa12Bc"  # how rsync names its temporary file
+    with open(temp, "wb") as out:
+        for start in range(0, len(data), 5_000):
+            out.write(data[start:start + 5_000])
+            out.flush()
+            time.sleep(0.05)
+    os.rename(temp, inbox / "report.pdf")
+    got = running.claimed("report.pdf")
+    assert (got.name, got.sha256) == ("report.pdf", sha(data))
+    running.sentinel()
+    assert running.relpaths() == ["report.pdf", "zz-sentinel.txt"]
+
+
+def test_rename_into_place_is_claimed_without_waiting_to_settle(
+    watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch("events", settle_seconds=5.0)
+    temp = inbox / "export.csv.tmp"
+    temp.write_text("a,b\n1,2\n")
+    renamed = time.monotonic()
+    os.rename(temp, inbox / "export.csv")
+    running.claimed("export.csv")
+    assert running.times["export.csv"] - renamed < 2.5
+
+
+def test_close_after_write_is_claimed_within_tens_of_milliseconds(
+    watch: Callable[..., Running], inbox: Path
+) -> None:
+    # A large settle time: only the close event can explain a quick claim. Each drop follows a
+    # claim, whose rename out of the inbox used to hold watchdog's event queue for 0.5 s.
+    running = watch("events", settle_seconds=5.0)
+    latencies = []
+    for number in range(5):
+        name = f"drop-{number}.txt"
+        written = time.monotonic()
+        (inbox / name).write_text(f"drop {number}")
+        running.claimed(name)
+        latencies.append(running.times[name] - written)
+    assert statistics.median(latencies) < 0.3, latencies
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("how", ["moved", "copied"])
+def test_nested_folder_brought_in_is_found(
+    mode: str, how: str, watch: Callable[..., Running], inbox: Path, tmp_path: Path
+) -> None:
+    running = watch(mode)
+    outside = tmp_path / "outside"
+    (outside / "a" / "b").mkdir(parents=True)
+    (outside / "a" / "b" / "c.txt").write_text("deep")
+    (outside / "a" / "top.txt").write_text("top")
+    if how == "moved":
+        os.rename(outside / "a", inbox / "a")
+    else:
+        shutil.copytree(outside / "a", inbox / "a")
+    got = running.claimed("a/b/c.txt")
+    assert (got.name, got.sha256) == ("c.txt", sha(b"deep"))
+    running.claimed("a/top.txt")
+    running.sentinel()
+    assert sorted(running.relpaths()) == ["a/b/c.txt", "a/top.txt", "zz-sentinel.txt"]
+    assert (inbox / "a" / "b").is_dir()
+
+
+def test_folder_created_and_filled_at_once_is_found(
+    watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch("events")
+    # Files land before watchdog has put a watch on the new folders.
+    for number in range(20):
+        folder = inbox / f"batch{number}" / "deep"
+        folder.mkdir(parents=True)
+        (folder / "doc.txt").write_text(str(number))
+    wait_for(lambda: len(running.claims) == 20, what="20 claims")
+    assert sorted(running.relpaths()) == sorted(f"batch{n}/deep/doc.txt" for n in range(20))
+
+
+IGNORED = [".hidden", "x.part", "x.tmp", "~$doc.docx", "Thumbs.db", "._x", "__MACOSX/x",
+           ".git/config", "sub/.DS_Store", "movie.crdownload", "notes.txt.swp", "$RECYCLE.BIN/y"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_ignored_names_stay_untouched(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch(mode)
+    for relpath in IGNORED:
+        (inbox / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (inbox / relpath).write_text("ignore me")
+    running.sentinel()
+    holds(lambda: running.relpaths() == ["zz-sentinel.txt"], SETTLE + 0.2)
+    for relpath in IGNORED:
+        assert (inbox / relpath).read_text() == "ignore me"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_symlinks_and_fifos_are_never_claimed(
+    mode: str, watch: Callable[..., Running], inbox: Path, tmp_path: Path
+) -> None:
+    running = watch(mode)
+    target = tmp_path / "secret.txt"
+    target.write_text("not yours")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "inner.txt").write_text("not yours either")
+    os.symlink(target, inbox / "link.txt")
+    os.symlink(tmp_path / "elsewhere", inbox / "linked-folder")
+    os.symlink(inbox, inbox / "loop")
+    os.mkfifo(inbox / "pipe")
+    running.sentinel()
+    holds(lambda: running.relpaths() == ["zz-sentinel.txt"], SETTLE + 0.2)
+    assert (inbox / "link.txt").is_symlink() and target.read_text() == "not yours"
+    assert (tmp_path / "elsewhere" / "inner.txt").exists()
+    assert (inbox / "pipe").exists()
+    running.sentinel("after.txt")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_files_present_at_start_are_claimed(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    (inbox / "early.txt").write_text("early")
+    (inbox / "x" / "y").mkdir(parents=True)
+    (inbox / "x" / "y" / "nested.txt").write_text("nested")
+    (inbox / "empty.txt").touch()
+    running = watch(mode)
+    assert running.claimed("early.txt").sha256 == sha(b"early")
+    assert running.claimed("x/y/nested.txt").sha256 == sha(b"nested")
+    assert running.claimed("empty.txt").bytes == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nothing_is_claimed_while_can_claim_is_false(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    allowed = threading.Event()
+    (inbox / "before.txt").write_text("before")
+    running = watch(mode, can_claim=allowed.is_set)
+    (inbox / "during.txt").write_text("during")
+    holds(lambda: not running.claims and (inbox / "during.txt").exists()
+          and (inbox / "before.txt").exists(), SETTLE + 0.7)
+    assert not list(running.spool.glob("*.data"))
+    allowed.set()
+    running.claimed("before.txt")
+    running.claimed("during.txt")
+    assert not (inbox / "during.txt").exists()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_failed_hand_over_is_retried_and_delivered_once(
+    mode: str, watch: Callable[..., Running], inbox: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    attempts: list[str] = []
+
+    def flaky(claimed: Claimed) -> None:
+        attempts.append(claimed.token)
+        if len(attempts) == 1:
+            raise ConnectionError("broker went away")
+
+    running = watch(mode, on_claimed=flaky)
+    (inbox / "doc.txt").write_text("important")
+    got = running.claimed("doc.txt")
+    assert attempts == [got.token, got.token]
+    assert spool_content(got) == b"important"
+    assert any("broker went away" in (r.exc_text or "") for r in caplog.records)
+    running.sentinel()
+    assert running.relpaths() == ["doc.txt", "zz-sentinel.txt"]
+    assert running.watcher.stats()["retrying"] == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_file_is_claimed_only_after_the_grace_period(
+    mode: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch(mode)
+    created = time.monotonic()
+    (inbox / "empty.pdf").touch()
+    got = running.claimed("empty.pdf")
+    assert got.bytes == 0 and got.sha256 == sha(b"")
+    assert running.times["empty.pdf"] - created >= GRACE - 0.05
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("how", ["written", "renamed-over"])
+def test_placeholder_that_gets_content_is_claimed_once_with_it(
+    mode: str, how: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch(mode)
+    data = os.urandom(40_000)
+    (inbox / "download.pdf").touch()  # what a browser leaves before the download lands
+    time.sleep(GRACE / 4)
+    if how == "written":
+        (inbox / "download.pdf").write_bytes(data)
+    else:
+        (inbox / "download.pdf.part").write_bytes(data)
+        os.rename(inbox / "download.pdf.part", inbox / "download.pdf")
+    got = running.claimed("download.pdf")
+    assert (got.bytes, got.sha256) == (len(data), sha(data))
+    running.sentinel()
+    assert running.relpaths().count("download.pdf") == 1
+
+
+def test_spool_inside_the_inbox_is_left_alone(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    spool = inbox / "state" / "spool"
+    spool.mkdir(parents=True)
+    running = Running(inbox, spool, WatcherSettings(
+        mode="events", settle_seconds=SETTLE, empty_grace_seconds=GRACE)).start()
+    try:
+        (inbox / "doc.txt").write_text("once")
+        got = running.claimed("doc.txt")
+        running.sentinel()
+        holds(lambda: running.relpaths() == ["doc.txt", "zz-sentinel.txt"], SETTLE + 0.2)
+        assert got.spool_path.exists()
+    finally:
+        running.close()
+
+
+def test_non_recursive_watcher_leaves_subfolders_alone(
+    watch: Callable[..., Running], inbox: Path
+) -> None:
+    (inbox / "sub").mkdir()
+    (inbox / "sub" / "old.txt").write_text("old")
+    running = watch("events", recursive=False)
+    (inbox / "sub" / "new.txt").write_text("new")
+    running.sentinel()
+    holds(lambda: running.relpaths() == ["zz-sentinel.txt"], SETTLE + 0.2)
+    assert (inbox / "sub" / "new.txt").exists() and (inbox / "sub" / "old.txt").exists()
+
+
+# --- the building blocks -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("relpath", "ignored"), [
+    ("scan.pdf", False),
+    ("dept-a/scan.pdf", False),
+    ("report.final.docx", False),
+    ("THUMBS.DB", False),  # fnmatch is case-sensitive here
+    (".hidden", True),
+    ("dept-a/.git/config", True),
+    ("x.part", True),
+    ("x.tmp", True),
+    ("~$doc.docx", True),
+    ("a/Thumbs.db", True),
+    ("desktop.ini", True),
+    ("backup~", True),
+    ("._x", True),
+    (".syncthing.doc.pdf.tmp", True),
+    ("big.iso.filepart", True),
+    ("file.download", True),
+    ("notes.swp", True),
+    ("__MACOSX/x", True),
+    ("a/$RECYCLE.BIN/y.pdf", True),
+])
+def test_is_ignored_with_default_patterns(relpath: str, ignored: bool) -> None:
+    assert is_ignored(relpath, WatcherSettings().ignore) is ignored
+
+
+def test_is_ignored_keeps_builtins_with_custom_patterns() -> None:
+    assert is_ignored("drafts/x.pdf", ["drafts"])
+    assert not is_ignored(".hidden", [])
+    assert is_ignored("._resource", [])
+    assert is_ignored("__MACOSX/a.pdf", [])
+
+
+MOUNTS = """\
+sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0
+/dev/nvme0n1p2 / ext4 rw,relatime 0 0
+overlay /var/lib/docker/overlay2/abc/merged overlay rw,lowerdir=/x 0 0
+filer:/export/scans /mnt/scans nfs4 rw,vers=4.2,addr=10.0.0.5 0 0
+//nas/dept /mnt/dept cifs rw,vers=3.0 0 0
+/dev/sdb1 /mnt/dept/local ext4 rw 0 0
+user@host:/data /mnt/ssh fuse.sshfs rw,nosuid,nodev 0 0
+//nas/with\\040space /mnt/with\\040space cifs rw 0 0
+/dev/sdc1 /mnt/overmounted cifs rw 0 0
+/dev/sdd1 /mnt/overmounted ext4 rw 0 0
+"""
+
+
+@pytest.mark.parametrize(("path", "fstype"), [
+    ("/mnt/scans/inbox", "nfs4"),
+    ("/mnt/scans", "nfs4"),
+    ("/mnt/scansX/inbox", None),
+    ("/mnt/dept/inbox", "cifs"),
+    ("/mnt/dept/local/inbox", None),
+    ("/mnt/ssh/in", "fuse.sshfs"),
+    ("/mnt/with space/in", "cifs"),
+    ("/mnt/overmounted/in", None),
+    ("/var/lib/docker/overlay2/abc/merged/inbox", None),
+    ("/home/user/inbox", None),
+])
+def test_network_filesystem_from_mounts_text(path: str, fstype: str | None) -> None:
+    assert network_filesystem(Path(path), MOUNTS) == fstype
+
+
+def test_network_filesystem_reads_proc_mounts_for_a_local_folder(tmp_path: Path) -> None:
+    assert network_filesystem(tmp_path) is None
+
+
+def test_choose_mode(tmp_path: Path) -> None:
+    assert choose_mode(WatcherSettings(mode="polling"), tmp_path) == "polling"
+    assert choose_mode(WatcherSettings(mode="events"), tmp_path) == "events"
+    assert choose_mode(WatcherSettings(mode="auto"), tmp_path) == "events"
+
+
+def test_claim_moves_a_regular_file_and_refuses_the_rest(
+    inbox: Path, spool: Path, tmp_path: Path
+) -> None:
+    (inbox / "sub").mkdir()
+    (inbox / "sub" / "a.txt").write_bytes(b"abc")
+    got = claim(inbox / "sub" / "a.txt", inbox, spool)
+    assert got is not None
+    assert (got.name, got.relpath, got.bytes, got.sha256) == ("a.txt", "sub/a.txt", 3, sha(b"abc"))
+    assert got.spool_path.read_bytes() == b"abc" and not (inbox / "sub" / "a.txt").exists()
+
+    os.symlink(tmp_path, inbox / "link")
+    os.mkfifo(inbox / "fifo")
+    assert claim(inbox / "link", inbox, spool) is None
+    assert claim(inbox / "fifo", inbox, spool) is None
+    assert claim(inbox / "missing", inbox, spool) is None
+    assert (inbox / "link").is_symlink() and (inbox / "fifo").exists()
+    assert sorted(p.name for p in spool.iterdir()) == [
+        f"{got.token}.claim.json", f"{got.token}.data"]
+
+
+def test_claim_of_a_file_that_vanishes_leaves_no_claim_record(
+    inbox: Path, spool: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (inbox / "gone.txt").write_text("x")
+    real_rename = os.rename
+
+    def vanish(src: Any, dst: Any) -> None:
+        os.unlink(src)
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", vanish)
+    assert claim(inbox / "gone.txt", inbox, spool) is None
+    assert list(spool.iterdir()) == []
+
+
+def test_claim_without_permission_warns_and_leaves_the_file(
+    inbox: Path, spool: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (inbox / "locked.pdf").write_text("x")
+
+    def denied(src: Any, dst: Any) -> None:
+        raise PermissionError(13, "Permission denied", str(src))
+
+    monkeypatch.setattr(os, "rename", denied)
+    assert claim(inbox / "locked.pdf", inbox, spool) is None
+    assert (inbox / "locked.pdf").exists()
+    assert list(spool.iterdir()) == []
+    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
+    assert "locked.pdf" in warning.getMessage() and "permission" in warning.getMessage()
+
+
+def test_recover_spool(spool: Path) -> None:
+    spool.mkdir(parents=True)
+    full = "18a0000000000000-0000000a"
+    (spool / f"{full}.data").write_bytes(b"claimed")
+    (spool / f"{full}.claim.json").write_text(json.dumps(
+        {"name": "scan.pdf", "relpath": "dept-a/scan.pdf", "received_at": "2026-11-23T10:15:02Z"}))
+    bare = "18b0000000000000-0000000b"
+    (spool / f"{bare}.data").write_bytes(b"")
+    never = "18c0000000000000-0000000c"
+    (spool / f"{never}.claim.json").write_text("{}")
+    (spool / f"{never}.claim.tmp").write_text("{")
+
+    recovered = recover_spool(spool)
+
+    assert [c.token for c in recovered] == [full, bare]
+    first, second = recovered
+    assert (first.name, first.relpath, first.bytes, first.sha256, first.received_at) == (
+        "scan.pdf", "dept-a/scan.pdf", 7, sha(b"claimed"), "2026-11-23T10:15:02Z")
+    assert first.spool_path == spool / f"{full}.data"
+    assert (second.name, second.bytes, second.sha256) == (bare, 0, sha(b""))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", second.received_at)
+    assert sorted(p.name for p in spool.iterdir()) == sorted(
+        [f"{full}.data", f"{full}.claim.json", f"{bare}.data"])
+
+
+def test_recover_spool_without_a_spool(tmp_path: Path) -> None:
+    assert recover_spool(tmp_path / "missing") == []

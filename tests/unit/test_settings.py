@@ -1,0 +1,75 @@
+"""Settings: defaults, environment overrides, and errors that name the key and the file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from docproc.settings import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "conf" / "docproc.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_empty_file_gives_documented_defaults_relative_to_the_file(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, ""), environ={})
+    assert settings.inbox == tmp_path / "inbox"
+    assert settings.outbox == tmp_path / "outbox"
+    assert settings.broker_url == "embedded"
+    assert settings.broker == f"redis+socket://{tmp_path / '.docproc' / 'valkey.sock'}"
+    assert settings.watcher.settle_seconds == 1.0
+    assert settings.status_api.port == 8750
+
+
+def test_the_shipped_config_is_valid_and_matches_the_defaults() -> None:
+    root = Path(__file__).resolve().parents[2]
+    settings = load_settings(root / "config" / "docproc.yaml", environ={})
+    assert settings.inbox == root / "inbox"
+    assert settings.pipeline.max_image_pixels == 89478485
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "workers:\n  concurrency: 2\n")
+    settings = load_settings(path, environ={
+        "DOCPROC_BROKER_URL": "redis://example:6379/1",
+        "DOCPROC__WORKERS__CONCURRENCY": "5",
+        "DOCPROC__WATCHER__MODE": "polling",
+    })
+    assert settings.broker_url == "redis://example:6379/1"
+    assert settings.workers.concurrency == 5
+    assert settings.watcher.mode == "polling"
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("inbx: x\n", "inbx: unknown key"),
+    ("workers:\n  concurrency: many\n", "workers.concurrency"),
+    ("watcher:\n  poll_interval: -1\n", "watcher.poll_interval"),
+    ("inbox: ../out/in\noutbox: ../out\n", "inbox and outbox must not contain each other"),
+    ("broker_url: amqp://guest@h//\n", "result_backend"),
+    ("broker_url: mysql://x\n", "broker_url"),
+    ("schedule:\n  purge: '25:00'\n", "schedule.purge"),
+])
+def test_bad_values_name_the_key_and_the_file(tmp_path: Path, text: str, key: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={})
+    assert str(path) in str(info.value)
+    assert key in str(info.value)
+
+
+def test_the_command_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "watcher:\n  settle_seconds: soon\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "docproc", "--config", str(path), "config", "check"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "watcher.settle_seconds" in lines[0] and str(path) in lines[0]
