@@ -112,14 +112,14 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import wait_for_broker
-    from docproc.tasks import configure
+    from docproc.tasks import CONTROL_QUEUE, QUEUE, configure
 
     app = configure(settings)
     wait_for_broker(settings)
     argv = [
         "worker", "--loglevel", "INFO", "-n", args.name or "worker1@%h",
         "--concurrency", str(args.concurrency or settings.workers.concurrency),
-        "--without-mingle", "--without-gossip",
+        "--without-mingle", "--without-gossip", "--queues", f"{QUEUE},{CONTROL_QUEUE}",
     ]
     app.worker_main(argv)
     return EXIT_OK

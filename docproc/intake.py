@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from typing import Any
 
 from docproc.ledger import TERMINAL, Ledger, Receipt
 from docproc.settings import Settings
@@ -31,6 +33,27 @@ class Intake:
             receipt = Receipt(record["key"], record.get("duplicate_of") or None)
         work_dir = self.settings.spool_dir / f"{claimed.token}.work"
         self.send(new_job(claimed, receipt, claimed.spool_path, work_dir))
+
+    def job_for(self, record: dict[str, Any]) -> Job:
+        """Rebuild a recorded document's job, to send it again from its first stage."""
+        token = record["token"]
+        claimed = Claimed(
+            token=token,
+            spool_path=self.settings.spool_dir / f"{token}.data",
+            name=os.fsdecode(bytes.fromhex(record["raw_name"])),
+            relpath=record["relpath"],
+            bytes=record["bytes"],
+            sha256=record["sha256"],
+            received_at=record["received_at"],
+        )
+        receipt = Receipt(record["key"], record.get("duplicate_of") or None)
+        work_dir = self.settings.spool_dir / f"{token}.work"
+        return new_job(claimed, receipt, claimed.spool_path, work_dir,
+                       received_ts=record.get("received_ts"))
+
+    def resend(self, record: dict[str, Any]) -> None:
+        """Send a recorded document through its stages again."""
+        self.send(self.job_for(record))
 
     def recover(self, spooled: list[Claimed]) -> None:
         """Send on spool files that were claimed but never recorded; drop those already finished."""

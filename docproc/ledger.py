@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+
+from docproc.outbox import printable
 
 PREFIX = "docproc:"
 TERMINAL = frozenset({"done", "failed", "duplicate"})
@@ -58,8 +61,9 @@ class Ledger:
         key = doc_id if seq == 1 else f"{doc_id}-{seq}"
         original = self._claim_content(claim.sha256, key)
         fields: Fields = {
-            "key": key, "id": doc_id, "token": claim.token, "name": claim.name,
-            "relpath": claim.relpath, "bytes": claim.bytes, "sha256": claim.sha256,
+            "key": key, "id": doc_id, "token": claim.token, "name": printable(claim.name),
+            "raw_name": os.fsencode(claim.name).hex(), "relpath": printable(claim.relpath),
+            "bytes": claim.bytes, "sha256": claim.sha256,
             "received_at": claim.received_at, "received_ts": _now(), "status": "queued",
             "stage": "queued", "worker": "", "retries": 0, "stages": "{}",
             "duplicate_of": original or "", "updated_ts": _now(),
@@ -67,8 +71,8 @@ class Ledger:
         pipe = self.redis.pipeline()
         pipe.hset(f"{PREFIX}doc:{key}", mapping=fields)
         pipe.zadd(f"{PREFIX}docs", {key: fields["received_ts"]})
+        pipe.zadd(f"{PREFIX}active", {key: fields["received_ts"]})
         pipe.set(f"{PREFIX}token:{claim.token}", key)
-        pipe.hincrby(f"{PREFIX}counts", "queued", 1)
         pipe.execute()
         return Receipt(key, original)
 
@@ -98,9 +102,64 @@ class Ledger:
         raw = self.redis.hgetall(f"{PREFIX}doc:{key}")
         return _decode(raw) if raw else None
 
-    def start_stage(self, key: str, stage: str, worker: str) -> None:
-        """Mark a document running in a stage on a worker."""
-        self._update_stage(key, stage, "started", status="running", worker=worker)
+    def start_stage(self, key: str, stage: str, worker: str) -> str | None:
+        """Mark a document running in a stage on a worker; return its state before."""
+        return self._update_stage(key, stage, "started", status="running", worker=worker)
+
+    def active(self) -> list[dict[str, Any]]:
+        """Return every document not yet done, failed or duplicate, oldest first."""
+        keys = self.redis.zrange(f"{PREFIX}active", 0, -1)
+        pipe = self.redis.pipeline()
+        for key in keys:
+            pipe.hgetall(f"{PREFIX}doc:{key}")
+        records = []
+        for key, raw in zip(keys, pipe.execute(), strict=True):
+            if raw and raw.get("status") not in TERMINAL:
+                records.append(_decode(raw))
+            else:
+                self.redis.zrem(f"{PREFIX}active", key)
+        return records
+
+    def heartbeat(self, node: str, held: list[str], ttl: float) -> None:
+        """Say that a worker node is alive and which documents it holds."""
+        self.redis.set(f"{PREFIX}node:{node}", json.dumps(held), px=int(ttl * 1000))
+
+    def held_by_live_nodes(self) -> dict[str, str]:
+        """Return {document key: node} for every document a live worker node holds."""
+        held: dict[str, str] = {}
+        for name in self.redis.scan_iter(f"{PREFIX}node:*", count=100):
+            value = self.redis.get(name)
+            if value is not None:
+                node = str(name).removeprefix(f"{PREFIX}node:")
+                held.update(dict.fromkeys(json.loads(value), node))
+        return held
+
+    def suspects(self) -> dict[str, float]:
+        """Return {document key: since when} for documents that looked orphaned."""
+        raw = self.redis.hgetall(f"{PREFIX}suspects")
+        return {key: float(since) for key, since in raw.items()}
+
+    def mark_suspect(self, key: str, now: float) -> None:
+        """Note that a document looks orphaned."""
+        self.redis.hsetnx(f"{PREFIX}suspects", key, now)
+
+    def clear_suspect(self, key: str) -> None:
+        """Forget that a document looked orphaned."""
+        self.redis.hdel(f"{PREFIX}suspects", key)
+
+    def requeued(self, key: str) -> int:
+        """Count one more recovery of a document; return how many it has had."""
+        pipe = self.redis.pipeline()
+        pipe.hincrby(f"{PREFIX}doc:{key}", "recoveries", 1)
+        pipe.hset(f"{PREFIX}doc:{key}", mapping={"status": "queued", "stage": "queued",
+                                                "updated_ts": _now()})
+        pipe.hdel(f"{PREFIX}suspects", key)
+        recoveries, *_ = pipe.execute()
+        return int(recoveries)
+
+    def lock(self, name: str, seconds: float) -> bool:
+        """Take a named lock that expires by itself; return whether this caller has it."""
+        return bool(self.redis.set(f"{PREFIX}lock:{name}", _now(), nx=True, px=int(seconds * 1000)))
 
     def end_stage(self, key: str, stage: str) -> None:
         """Mark a stage of a document ended."""
@@ -108,22 +167,20 @@ class Ledger:
 
     def _update_stage(
         self, key: str, stage: str, event: str, status: str | None = None, worker: str | None = None
-    ) -> None:
+    ) -> str | None:
         doc_key = f"{PREFIX}doc:{key}"
-        stages = json.loads(self.redis.hget(doc_key, "stages") or "{}")
+        previous, raw_stages = self.redis.hmget(doc_key, ["status", "stages"])
+        if previous in TERMINAL:
+            return str(previous)
+        stages = json.loads(raw_stages or "{}")
         stages.setdefault(stage, {})[event] = _now()
         mapping: Fields = {"stage": stage, "stages": json.dumps(stages), "updated_ts": _now()}
         if worker is not None:
             mapping["worker"] = worker
-        previous = self.redis.hget(doc_key, "status")
-        pipe = self.redis.pipeline()
         if status is not None:
             mapping["status"] = status
-            if previous is not None and previous != status:
-                pipe.hincrby(f"{PREFIX}counts", previous, -1)
-                pipe.hincrby(f"{PREFIX}counts", status, 1)
-        pipe.hset(doc_key, mapping=mapping)
-        pipe.execute()
+        self.redis.hset(doc_key, mapping=mapping)
+        return None if previous is None else str(previous)
 
     def count_retry(self, key: str) -> None:
         """Count one more retry of a document."""
@@ -140,15 +197,23 @@ class Ledger:
             "status": status, "stage": status, "outdir": outdir,
             "error_type": error_type or "", "finished_ts": _now(), "updated_ts": _now(),
         })
-        if previous is not None:
-            pipe.hincrby(f"{PREFIX}counts", previous, -1)
+        pipe.zrem(f"{PREFIX}active", key)
+        pipe.hdel(f"{PREFIX}suspects", key)
         pipe.hincrby(f"{PREFIX}counts", status, 1)
         pipe.execute()
 
     def counts(self) -> dict[str, int]:
         """Return how many documents are in each state."""
-        raw = self.redis.hgetall(f"{PREFIX}counts")
-        return {state: max(0, int(raw.get(state, 0))) for state in STATES}
+        finished = self.redis.hgetall(f"{PREFIX}counts")
+        counts = {state: int(finished.get(state, 0)) for state in STATES}
+        keys = self.redis.zrange(f"{PREFIX}active", 0, -1)
+        pipe = self.redis.pipeline()
+        for key in keys:
+            pipe.hget(f"{PREFIX}doc:{key}", "status")
+        for status in pipe.execute():
+            if status in ("queued", "running"):
+                counts[status] += 1
+        return counts
 
     def recent(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
         """Return up to limit documents, newest first, received before a timestamp."""
@@ -162,7 +227,7 @@ class Ledger:
 
 def _decode(raw: dict[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = dict(raw)
-    for name in ("bytes", "retries"):
+    for name in ("bytes", "retries", "recoveries"):
         if name in record:
             record[name] = int(record[name])
     for name in ("received_ts", "updated_ts", "finished_ts"):
@@ -199,8 +264,10 @@ class MemoryLedger(Ledger):
     def get(self, key: str) -> dict[str, Any] | None:
         return self.docs.get(key)
 
-    def start_stage(self, key: str, stage: str, worker: str) -> None:
+    def start_stage(self, key: str, stage: str, worker: str) -> str | None:
+        previous = self.docs[key]["status"]
         self.docs[key].update(status="running", stage=stage, worker=worker)
+        return str(previous)
 
     def end_stage(self, key: str, stage: str) -> None:
         pass

@@ -48,6 +48,14 @@ class Outbox:
         section = "failed" if status == "failed" else "documents"
         return self.root / section / received_at[:10] / folder_name(name, key)
 
+    def find(self, received_at: str, name: str, key: str) -> Path | None:
+        """Return the folder already written for a document, done or failed, if any."""
+        for status in ("done", "failed"):
+            folder = self.folder(status, received_at, name, key)
+            if (folder / "report.json").exists():
+                return folder
+        return None
+
     def write(self, folder: Path, report: dict[str, Any], outputs: Outputs) -> Path:
         """Write report and outputs into folder at once; a second call for it is a no-op."""
         if folder.exists():

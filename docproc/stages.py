@@ -7,6 +7,7 @@ and `docproc process` both drive documents through these functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -43,7 +44,8 @@ def utc_now() -> str:
 
 
 def new_job(
-    claim: ClaimInfo, receipt: Receipt, source: Path, work_dir: Path, keep_source: bool = False
+    claim: ClaimInfo, receipt: Receipt, source: Path, work_dir: Path, keep_source: bool = False,
+    received_ts: float | None = None,
 ) -> Job:
     """Return the job that carries a claimed file through the stages."""
     return {
@@ -53,7 +55,7 @@ def new_job(
         "source_path": str(source),
         "keep_source": keep_source,
         "work_dir": str(work_dir),
-        "received_ts": time.time(),
+        "received_ts": time.time() if received_ts is None else received_ts,
         "source": {
             "name": printable(claim.name), "relpath": printable(claim.relpath),
             "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
@@ -126,9 +128,12 @@ STAGE_FUNCTIONS: dict[Stage, Callable[[Job, PipelineSettings], None]] = {
 
 def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
     """Run one stage of a job unless an earlier stage ended it; record its progress."""
-    if job["error"] or (job["duplicate_of"] and stage != "detect"):
+    if job.get("finished") or job["error"] or (job["duplicate_of"] and stage != "detect"):
         return job
-    ctx.ledger.start_stage(job["key"], stage, ctx.worker)
+    if ctx.ledger.start_stage(job["key"], stage, ctx.worker) in TERMINAL:
+        # A redelivery of a document that a recovery already finished.
+        job["finished"] = True
+        return job
     if stage == "detect":
         job["timings_ms"]["wait"] = _ms_since(job["received_ts"])
     started = time.perf_counter()
@@ -136,6 +141,12 @@ def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
         STAGE_FUNCTIONS[stage](job, ctx.pipeline)
     except DocumentError as exc:
         fail(job, stage, exc.type, exc.message)
+    except FileNotFoundError as exc:
+        fail(job, stage, "internal", f"the claimed file vanished from the spool ({exc.filename}); "
+             "look for it in the outbox, or drop it again")
+    except MemoryError:
+        fail(job, stage, "too_large", f"{stage} needed more memory than "
+             "workers.max_memory_per_child_mb allows; raise it or split the file")
     job["timings_ms"][stage] = round((time.perf_counter() - started) * 1000, 1)
     ctx.ledger.end_stage(job["key"], stage)
     return job
@@ -186,14 +197,23 @@ def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> 
     if record and record.get("status") in TERMINAL and record.get("outdir"):
         _clean(job)
         return Path(record["outdir"])
+    written = outbox.find(job["source"]["received_at"], job["raw_name"], job["key"])
+    if written is not None:
+        # An earlier run wrote the folder but the ledger lost its end (a broker restart).
+        report = json.loads((written / "report.json").read_text(encoding="utf-8"))
+        error_type = report["error"] and report["error"]["type"]
+        ctx.ledger.finish(job["key"], report["status"], str(written), error_type)
+        _clean(job)
+        return written
     status = status_of(job)
     report = build_report(job, ctx.worker)
     work = Path(job["work_dir"])
     done = status == "done"
+    source = Path(job["source_path"])
     outputs = Outputs(
         text=work / "text.txt" if done else None,
         thumbnail=work / "thumbnail.png" if done and job["thumbnail"] else None,
-        original=Path(job["source_path"]) if keep_original or not done else None,
+        original=source if (keep_original or not done) and source.exists() else None,
         original_name=job["raw_name"],
     )
     folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
+import os
+import resource
+import signal
+import threading
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, chain
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import after_setup_logger
+from celery.signals import after_setup_logger, worker_process_init, worker_ready, worker_shutdown
+from celery.worker import state as worker_state
 from redis import RedisError
 
 from docproc import stages
 from docproc.broker import redis_client
+from docproc.intake import Intake
 from docproc.ledger import Ledger
 from docproc.outbox import Outbox, OutboxError
+from docproc.reconcile import (
+    HEARTBEAT_SECONDS,
+    NODE_TTL_SECONDS,
+    RECONCILE_SECONDS,
+    Reconciler,
+    queued_keys,
+)
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job, Stage, StageContext
 
 log = logging.getLogger("docproc.tasks")
 QUEUE = "docproc"
+# Recovery must not wait behind a backlog of documents.
+CONTROL_QUEUE = "docproc.control"
 TRANSIENT = (OSError, RedisError)
 
 
@@ -44,6 +61,10 @@ class DocprocCelery(Celery):
     @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.settings.outbox)
+
+    @cached_property
+    def intake(self) -> Intake:
+        return Intake(self.settings, self.ledger, submit)
 
 
 app = DocprocCelery("docproc", set_as_current=True)
@@ -71,8 +92,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "task_default_queue": QUEUE,
+        "task_routes": {"docproc.reconcile": {"queue": CONTROL_QUEUE}},
         "worker_hijack_root_logger": False,
         "enable_utc": True,
+        "beat_schedule": {
+            "reconcile": {"task": "docproc.reconcile", "schedule": RECONCILE_SECONDS,
+                          "options": {"expires": RECONCILE_SECONDS * 2}},
+        },
     }
 
 
@@ -90,6 +116,67 @@ def _quiet_celery_task_lines(**_: Any) -> None:
     # Our stages log one line per document and stage; Celery's own per-task lines only repeat them.
     for name in ("celery.app.trace", "celery.worker.strategy"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+PR_SET_PDEATHSIG = 1
+
+
+@worker_process_init.connect
+def _prepare_child(**_: Any) -> None:
+    # A runaway document raises MemoryError in its own child instead of starving the machine.
+    megabytes = app.settings.workers.max_memory_per_child_mb
+    limit = max(2 * megabytes, megabytes + 1024) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # A child whose worker was killed dies with it instead of running on, orphaned.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_heartbeat_stop = threading.Event()
+
+
+@worker_ready.connect
+def _start_heartbeat(sender: Any = None, **_: Any) -> None:
+    node = f"{getattr(sender, 'hostname', 'worker')}/{os.getpid()}"
+    threading.Thread(target=_heartbeat, args=(node,), name="docproc-heartbeat", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(**_: Any) -> None:
+    _heartbeat_stop.set()
+
+
+def _held_keys() -> list[str]:
+    """Return the keys of the documents this worker node has reserved or is running."""
+    for _ in range(5):
+        try:
+            requests = [*worker_state.active_requests, *worker_state.reserved_requests]
+            break
+        except RuntimeError:  # the sets changed while being copied
+            continue
+    else:
+        requests = []
+    keys = []
+    for request in requests:
+        try:
+            keys.append(request.args[0]["key"])
+        except (IndexError, KeyError, TypeError, AttributeError):
+            continue
+    return keys
+
+
+def _heartbeat(node: str) -> None:
+    """Publish, every second, that this node lives and which documents it holds."""
+    ledger = Ledger(redis_client(app.settings))
+    failing = False
+    while not _heartbeat_stop.wait(HEARTBEAT_SECONDS):
+        try:
+            ledger.heartbeat(node, _held_keys(), NODE_TTL_SECONDS)
+            failing = False
+        except RedisError as exc:
+            if not failing:
+                log.warning("heartbeat of %s failed: %s", node, exc)
+            failing = True
 
 
 class DocumentTask(Task):
@@ -175,6 +262,25 @@ def finish_task(self: Task, job: Job) -> str:
     """Make the thumbnail and write the document's outbox folder."""
     job = _run(self, job, "thumbnail")
     return str(_finish(self, job))
+
+
+@app.task(bind=True, name="docproc.reconcile", ignore_result=True, acks_late=False)
+def reconcile_task(self: Task) -> dict[str, list[str]]:
+    """Send again the documents no live worker holds; fail those that keep killing workers."""
+    settings = app.settings
+    if not app.ledger.lock("reconcile", RECONCILE_SECONDS * 0.9):
+        return {"resent": [], "failed": []}
+    queued = None if settings.broker.startswith("amqp") else queued_keys(app.ledger.redis, QUEUE)
+    reconciler = Reconciler(app.ledger, app.intake.resend, _give_up, settings.workers.max_retries)
+    outcome = reconciler.run_once(queued)
+    return {"resent": outcome.resent, "failed": outcome.failed}
+
+
+def _give_up(record: dict[str, Any], reason: str) -> None:
+    job = app.intake.job_for(record)
+    stages.fail(job, record.get("stage") or "detect", "timeout", reason)
+    ctx = StageContext(app.settings.pipeline, app.ledger, record.get("worker") or "reconciler")
+    stages.finish(job, ctx, app.outbox, keep_original=True)
 
 
 def submit(job: Job) -> None:

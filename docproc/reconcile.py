@@ -1,0 +1,114 @@
+"""Recovery: send documents again that no live worker holds and no queue carries.
+
+Celery on Redis redelivers a dead worker's unacknowledged tasks only after the
+visibility timeout (an hour). Instead, each worker node publishes every second
+which documents it holds (reserved or running) under a key that expires in a few
+seconds. A document that is not finished, not held by a live node and not waiting
+in the queue, for two passes in a row, is sent again from its first stage; tasks
+are idempotent by document key, so a late redelivery of the old task does no harm.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from docproc.ledger import Ledger
+
+log = logging.getLogger("docproc.reconcile")
+
+HEARTBEAT_SECONDS = 1.0
+NODE_TTL_SECONDS = 4.0
+RECONCILE_SECONDS = 3.0
+# A document whose record changed this recently is on its way; leave it alone.
+QUIET_SECONDS = 4.0
+# Without a view of the queue (AMQP, whose broker redelivers a dead consumer's tasks itself),
+# only documents quiet for this long are suspected.
+BLIND_QUIET_SECONDS = 120.0
+# A suspect must still look orphaned this long later (a heartbeat may lag by one period).
+CONFIRM_SECONDS = 2.5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one reconcile pass did."""
+
+    resent: list[str]
+    failed: list[str]
+
+
+def queued_keys(client: Any, queue: str) -> set[str]:
+    """Return the keys of documents whose next task waits in a Redis-backed Celery queue."""
+    keys: set[str] = set()
+    for raw in client.lrange(queue, 0, -1):
+        key = _document_key(raw)
+        if key is not None:
+            keys.add(key)
+    return keys
+
+
+def _document_key(raw: str | bytes) -> str | None:
+    try:
+        message = json.loads(raw)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        return str(args[0]["key"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+class Reconciler:
+    """Find orphaned documents and send them again, or fail them after too many recoveries."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        resend: Callable[[dict[str, Any]], None],
+        give_up: Callable[[dict[str, Any], str], None],
+        max_recoveries: int,
+    ) -> None:
+        self.ledger = ledger
+        self.resend = resend
+        self.give_up = give_up
+        self.max_recoveries = max_recoveries
+
+    def run_once(self, queued: set[str] | None, now: float | None = None) -> Outcome:
+        """Run one pass; queued is None when the queue cannot be seen."""
+        now = time.time() if now is None else now
+        held = self.ledger.held_by_live_nodes()
+        suspects = self.ledger.suspects()
+        quiet = QUIET_SECONDS if queued is not None else BLIND_QUIET_SECONDS
+        outcome = Outcome([], [])
+        for record in self.ledger.active():
+            key = record["key"]
+            if (key in held or (queued is not None and key in queued)
+                    or now - record.get("updated_ts", now) < quiet):
+                if key in suspects:
+                    self.ledger.clear_suspect(key)
+                continue
+            if key not in suspects:
+                self.ledger.mark_suspect(key, now)
+                continue
+            if now - suspects[key] < CONFIRM_SECONDS:
+                continue
+            recoveries = self.ledger.requeued(key)
+            where = f"{record.get('stage')} on {record.get('worker') or 'no worker'}"
+            if recoveries > self.max_recoveries:
+                reason = (f"its worker died or was killed {recoveries - 1} times ({where}); "
+                          "the file may exceed workers.task_time_limit or "
+                          "workers.max_memory_per_child_mb")
+                log.error("%s failed: %s", key, reason)
+                self.give_up(record, reason)
+                outcome.failed.append(key)
+            else:
+                log.warning("%s: no live worker holds it (%s); sending it again", key, where)
+                self.resend(record)
+                outcome.resent.append(key)
+        return outcome

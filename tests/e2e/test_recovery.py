@@ -1,0 +1,160 @@
+"""Nothing lost, nothing doubled: kill -9 every process of `docproc up` while documents fly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xmlrpc.client
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from supervisor.xmlrpc import SupervisorTransport
+
+from tests.conftest import reports, wait_until
+
+pytestmark = pytest.mark.e2e
+DOCUMENTS = 200
+WAVES = 4
+
+
+class Up:
+    """A running `docproc up`, with its supervisord reachable for process ids."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        settings = yaml.safe_load(config.read_text())
+        self.inbox = Path(settings["inbox"])
+        self.outbox = Path(settings["outbox"])
+        self.state = Path(settings["state_dir"])
+        self.port = settings["status_api"]["port"]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env.pop("DOCPROC_CONFIG", None)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "docproc", "--config", str(config), "up"],
+            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+        self.ledger = redis.Redis(unix_socket_path=str(self.state / "valkey.sock"),
+                                  decode_responses=True)
+
+    def pid(self, program: str) -> int:
+        def running() -> int:
+            socket = f"unix://{self.state / 'supervisor.sock'}"
+            transport = SupervisorTransport(None, None, socket)
+            rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            try:
+                info = rpc.supervisor.getProcessInfo(program)
+            except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
+                return 0
+            return int(info["pid"]) if info["statename"] == "RUNNING" else 0
+        return int(wait_until(running, 30, interval=0.1, message=f"{program} running"))
+
+    def child_of(self, pid: int) -> int:
+        def child() -> int:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    if int(fields[1]) == pid:
+                        return int(entry.name)
+            return 0
+        return int(wait_until(child, 30, interval=0.1, message=f"a child of {pid}"))
+
+    def kill(self, pid: int) -> float:
+        os.kill(pid, signal.SIGKILL)
+        return time.time()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(25)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def up(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Up]:
+    config = make_config(broker_url="embedded", workers={"task_time_limit": 60,
+                                                         "task_soft_time_limit": 50})
+    instance = Up(config, tmp_path / "up.log")
+    yield instance
+    instance.stop()
+
+
+def _distinct_pdfs(corpus: Path, count: int, folder: Path) -> list[Path]:
+    sources = sorted(p for p in (corpus / "pdf").glob("0[0-2]*.pdf")
+                     if "password" not in p.name and "unreadable" not in p.name)
+    folder.mkdir()
+    made = []
+    for number in range(count):
+        source = sources[number % len(sources)]
+        target = folder / f"doc-{number:03d}-{source.name}"
+        target.write_bytes(source.read_bytes() + f"\n%docproc-recovery-{number}\n".encode())
+        made.append(target)
+    return made
+
+
+def _drop(files: list[Path], inbox: Path) -> None:
+    for file in files:
+        temporary = inbox / f".{file.name}.tmp"
+        temporary.write_bytes(file.read_bytes())
+        os.rename(temporary, inbox / file.name)
+
+
+def _recovered_within(up: Up, keys: set[str], since: float) -> float | None:
+    """Return seconds from a kill until every given document was worked on again."""
+    pending = set(keys)
+    deadline = time.monotonic() + 60
+    while pending and time.monotonic() < deadline:
+        for key in list(pending):
+            updated = up.ledger.hget(f"docproc:doc:{key}", "updated_ts")
+            status = up.ledger.hget(f"docproc:doc:{key}", "status")
+            if (updated and float(updated) > since + 0.001) or status in ("done", "failed"):
+                pending.discard(key)
+        time.sleep(0.05)
+    return None if pending else time.time() - since
+
+
+def test_kill_each_process_in_turn_loses_and_doubles_nothing(
+    up: Up, corpus: Path, tmp_path: Path
+) -> None:
+    files = _distinct_pdfs(corpus, DOCUMENTS, tmp_path / "payload")
+    waves = [files[i::WAVES] for i in range(WAVES)]
+    up.pid("api")
+    worker = up.pid("worker")
+    figures: dict[str, Any] = {}
+
+    _drop(waves[0], up.inbox)
+    wait_until(lambda: len(reports(up.outbox)) >= 5, 60, message="first reports")
+    up.kill(up.child_of(worker))
+    running = {k for k in up.ledger.zrange("docproc:active", 0, -1)
+               if up.ledger.hget(f"docproc:doc:{k}", "status") == "running"}
+    killed_at = up.kill(up.pid("worker"))
+    figures["worker_main_recovery_s"] = _recovered_within(up, running, killed_at)
+    _drop(waves[1], up.inbox)
+    up.kill(up.pid("watcher"))
+    _drop(waves[2], up.inbox)
+    up.kill(up.pid("beat"))
+    wait_until(lambda: len(reports(up.outbox)) >= DOCUMENTS // 2, 90, message="half the reports")
+    up.kill(up.pid("broker"))
+    _drop(waves[3], up.inbox)
+    up.kill(up.pid("api"))
+
+    found = wait_until(lambda: len(reports(up.outbox)) >= DOCUMENTS and reports(up.outbox), 150,
+                       interval=0.5, message=f"{DOCUMENTS} reports")
+    names = [report["source"]["name"] for report in found]
+    doubled = sorted({name for name in names if names.count(name) > 1})
+    lost = sorted({f.name for f in files} - set(names))
+    not_done = sorted(r["source"]["name"] for r in found if r["status"] != "done")
+    figures.update(documents=DOCUMENTS, kills=6, lost=len(lost), doubled=len(doubled))
+    print(f"\nrecovery figures: {figures}")
+    assert lost == [] and doubled == [] and not_done == []
+    assert not [p for p in up.inbox.rglob("*") if p.is_file()]
