@@ -42,13 +42,15 @@ class Up:
         self.ledger = redis.Redis(unix_socket_path=str(self.state / "valkey.sock"),
                                   decode_responses=True)
 
+    def rpc(self) -> Any:
+        socket = f"unix://{self.state / 'supervisor.sock'}"
+        transport = SupervisorTransport(None, None, socket)
+        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+
     def pid(self, program: str) -> int:
         def running() -> int:
-            socket = f"unix://{self.state / 'supervisor.sock'}"
-            transport = SupervisorTransport(None, None, socket)
-            rpc: Any = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
             try:
-                info = rpc.supervisor.getProcessInfo(program)
+                info = self.rpc().supervisor.getProcessInfo(program)
             except (OSError, xmlrpc.client.Fault, xmlrpc.client.ProtocolError):
                 return 0
             return int(info["pid"]) if info["statename"] == "RUNNING" else 0
@@ -158,3 +160,29 @@ def test_kill_each_process_in_turn_loses_and_doubles_nothing(
     print(f"\nrecovery figures: {figures}")
     assert lost == [] and doubled == [] and not_done == []
     assert not [p for p in up.inbox.rglob("*") if p.is_file()]
+
+
+def test_broker_down_for_ten_seconds_mid_burst_loses_nothing(
+    up: Up, corpus: Path, tmp_path: Path
+) -> None:
+    files = _distinct_pdfs(corpus, 120, tmp_path / "payload")
+    up.pid("api")
+    up.pid("worker")
+    _drop(files[:60], up.inbox)
+    wait_until(lambda: len(reports(up.outbox)) >= 10, 60, message="first reports")
+    up.pid("broker")
+    up.rpc().supervisor.stopProcess("broker")
+    down_since = time.monotonic()
+    _drop(files[60:], up.inbox)
+    # While the broker is down, every file is safe: in the inbox, in the spool, or reported.
+    while time.monotonic() - down_since < 10:
+        spooled = len(list((up.state / "spool").glob("*.data")))
+        waiting = len([p for p in up.inbox.iterdir() if not p.name.startswith(".")])
+        assert spooled + waiting + len(reports(up.outbox)) >= len(files)
+        time.sleep(0.5)  # the outage lasts ten seconds by design
+    up.rpc().supervisor.startProcess("broker")
+    found = wait_until(lambda: len(reports(up.outbox)) >= len(files) and reports(up.outbox), 150,
+                       interval=0.5, message=f"{len(files)} reports")
+    names = [report["source"]["name"] for report in found]
+    assert sorted(names) == sorted(f.name for f in files)
+    assert {report["status"] for report in found} == {"done"}
