@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from docproc.ledger import MemoryLedger
 from docproc.outbox import Outbox
 from docproc.settings import Settings
-from docproc.stages import STAGES, StageContext, finish, new_job, run_stage, status_of, utc_now
+from docproc.stages import (
+    STAGES,
+    StageContext,
+    fail,
+    finish,
+    new_job,
+    run_stage,
+    status_of,
+    utc_now,
+)
 from docproc.watcher import is_ignored
 
 WORKER = f"inline@{os.uname().nodename}"
@@ -85,10 +97,36 @@ def _process_one(
 ) -> tuple[str, str, Path]:
     local = describe(file, relpath)
     receipt = _LEDGER.record(local)
-    with tempfile.TemporaryDirectory(prefix="docproc-") as work_dir:
+    limit = settings.workers.task_soft_time_limit
+    with tempfile.TemporaryDirectory(prefix="docproc-", ignore_cleanup_errors=True) as work_dir:
         job = new_job(local, receipt, file, Path(work_dir), keep_source=True)
-        ctx = StageContext(settings.pipeline, _LEDGER, WORKER)
+        ctx = StageContext(settings.pipeline, _LEDGER, WORKER, interrupts=(StageTimeout,))
         for stage in STAGES:
-            job = run_stage(job, stage, ctx)
+            try:
+                with _time_limit(limit):
+                    job = run_stage(job, stage, ctx)
+            except StageTimeout:
+                fail(job, stage, "timeout", f"{stage} took longer than "
+                     f"workers.task_soft_time_limit ({limit:g} s); the file may be pathological")
         folder = finish(job, ctx, Outbox(outbox), keep_original=True)
     return relpath, status_of(job), folder
+
+
+class StageTimeout(Exception):
+    """A stage ran past workers.task_soft_time_limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise StageTimeout in this (main) thread when the block runs longer than seconds."""
+
+    def _expired(signum: int, frame: FrameType | None) -> None:
+        raise StageTimeout
+
+    previous = signal.signal(signal.SIGALRM, _expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -36,6 +36,8 @@ class StageContext:
     pipeline: PipelineSettings
     ledger: Ledger
     worker: str
+    # Exceptions that end a stage from outside (a time limit): never a verdict on the document.
+    interrupts: tuple[type[BaseException], ...] = ()
 
 
 def utc_now() -> str:
@@ -140,6 +142,8 @@ def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
     try:
         STAGE_FUNCTIONS[stage](job, ctx.pipeline)
     except DocumentError as exc:
+        if isinstance(exc.__cause__, ctx.interrupts):
+            raise exc.__cause__ from None
         fail(job, stage, exc.type, exc.message)
     except FileNotFoundError as exc:
         fail(job, stage, "internal", f"the claimed file vanished from the spool ({exc.filename}); "

@@ -202,7 +202,8 @@ class DocumentTask(Task):
 
 
 def _context(task: Task) -> StageContext:
-    return StageContext(app.settings.pipeline, app.ledger, task.request.hostname or "local")
+    return StageContext(app.settings.pipeline, app.ledger, task.request.hostname or "local",
+                        interrupts=(SoftTimeLimitExceeded,))
 
 
 def _run(task: Task, job: Job, stage: Stage) -> Job:
@@ -280,7 +281,13 @@ def _give_up(record: dict[str, Any], reason: str) -> None:
     job = app.intake.job_for(record)
     stages.fail(job, record.get("stage") or "detect", "timeout", reason)
     ctx = StageContext(app.settings.pipeline, app.ledger, record.get("worker") or "reconciler")
-    stages.finish(job, ctx, app.outbox, keep_original=True)
+    try:
+        stages.finish(job, ctx, app.outbox, keep_original=True)
+    except OSError as exc:
+        # Not even the failure can be written: stop trying, keep the original in the spool.
+        log.error("%s: cannot write its failure (%s); its original stays at %s",
+                  record["key"], exc, job["source_path"])
+        app.ledger.finish(record["key"], "failed", "", "internal")
 
 
 def submit(job: Job) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple, cast
 from watchdog.events import (
     DirCreatedEvent,
     DirMovedEvent,
+    FileAttribEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileDeletedEvent,
@@ -60,12 +61,15 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 # A claim batch yields after this long so that new events and can_claim() are looked at.
 BATCH_SECONDS = 0.2
+# Quiet time after a close-after-write (or a rename into place) before the claim: shutil.copy,
+# copy2 and install(1) set mode and times by path just after closing the file.
+CLOSE_QUIET_SECONDS = 0.05
 # watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
 # later events; each claim is such a move. The kernel queues a rename's two halves together.
 MOVE_PAIR_SECONDS = 0.05
 
 # Kinds of work the event handler passes to the claim loop.
-_TOUCH, _CLOSED, _MOVED_IN, _GONE, _SCAN, _RESCAN = range(6)
+_TOUCH, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _RESCAN = range(7)
 
 
 @dataclass(frozen=True)
@@ -339,7 +343,7 @@ class _Candidate:
     def __init__(self, since: float, size: int = -1, mtime_ns: int = -1) -> None:
         self.size = size
         self.mtime_ns = mtime_ns
-        self.since = since  # when the file was last seen changing
+        self.since = since  # when the file was last seen changing, or was closed
         self.closed = False  # closed after writing, or renamed into place, since its last write
         self.deadline = 0.0  # the one live heap entry for this file
 
@@ -362,6 +366,8 @@ class _Handler(FileSystemEventHandler):
                 self._post(_SCAN, dest)
         elif kind in ("created", "modified"):
             self._post(_TOUCH, src)
+        elif kind == "attrib":
+            self._post(_ATTRIB, src)
         elif kind == "closed":
             self._post(_CLOSED, src)
         elif kind == "moved":
@@ -395,8 +401,8 @@ def _poll_lstat(path: str) -> os.stat_result:
 
 
 _EVENT_FILTER: list[type[FileSystemEvent]] = [
-    FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent, FileDeletedEvent,
-    DirCreatedEvent, DirMovedEvent,
+    FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileMovedEvent,
+    FileDeletedEvent, DirCreatedEvent, DirMovedEvent,
 ]
 
 
@@ -598,7 +604,7 @@ class InboxWatcher:
         if cand.size == 0:
             grace = self.settings.empty_grace_seconds
             return grace if cand.closed else max(grace, self.settings.settle_seconds)
-        return 0.0 if cand.closed else self.settings.settle_seconds
+        return CLOSE_QUIET_SECONDS if cand.closed else self.settings.settle_seconds
 
     def _schedule(self, path: str, cand: _Candidate, when: float) -> None:
         cand.deadline = when
@@ -618,25 +624,25 @@ class InboxWatcher:
                 continue
             cand = pending.get(path)
             now = time.monotonic()
-            if cand is not None:
-                if kind == _TOUCH:
-                    cand.since = now
-                    cand.closed = False
-                elif kind != _SCAN:
-                    cand.closed = True
-                    self._schedule(path, cand, now)
-                continue
-            relpath = self._relpath(path)
-            if relpath is None or any(map(self._ignore.match, relpath.split("/"))):
-                continue
-            if kind == _SCAN:
-                self._scan(path)
-                continue
-            cand = pending[path] = _Candidate(now)
-            self._seen += 1
-            cand.closed = kind != _TOUCH
-            # Look at it now: this is the first observation of its size and mtime.
-            self._schedule(path, cand, now)
+            if cand is None:
+                relpath = self._relpath(path)
+                if relpath is None or any(map(self._ignore.match, relpath.split("/"))):
+                    continue
+                if kind == _SCAN:
+                    self._scan(path)
+                    continue
+                cand = pending[path] = _Candidate(now)
+                self._seen += 1
+                # Look at it now: the first observation of its size and mtime.
+                self._schedule(path, cand, now)
+            if kind == _TOUCH:
+                cand.since, cand.closed = now, False
+            elif kind == _ATTRIB:
+                cand.since = now
+            elif kind in (_CLOSED, _MOVED_IN):
+                cand.since, cand.closed = now, True
+                # The size known here may be stale; the check reschedules an empty file.
+                self._schedule(path, cand, now + CLOSE_QUIET_SECONDS)
         return rescan
 
     def _scan(self, root: str) -> None:
@@ -730,7 +736,10 @@ class InboxWatcher:
             return
         now = time.monotonic()
         if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
-            cand.size, cand.mtime_ns, cand.since = st.st_size, st.st_mtime_ns, now
+            cand.size, cand.mtime_ns = st.st_size, st.st_mtime_ns
+            # A closed file got its last write before the close; later ones arrive as events.
+            if not cand.closed:
+                cand.since = now
         ready_at = cand.since + self._required(cand)
         if now < ready_at:
             self._schedule(path, cand, ready_at)

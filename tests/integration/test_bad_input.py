@@ -106,3 +106,78 @@ def test_mutants_through_the_workers(
     _check_outcomes(found)
     assert worker.poll() is None, "the worker died"
     assert "Traceback" not in run.log("worker")
+
+
+def _start(config: Path, daemon: Callable[[Path], Daemon]) -> tuple[Daemon, Path, Path]:
+    settings = yaml.safe_load(config.read_text())
+    run = daemon(config)
+    run.start("worker")
+    run.start("watch")
+    return run, Path(settings["inbox"]), Path(settings["outbox"])
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_awkward_names_and_oversized_files(
+    broker: dict[str, Any], make_config: Callable[..., Path],
+    daemon: Callable[[Path], Daemon], corpus: Path,
+) -> None:
+    config = make_config(**broker, pipeline={"max_file_mb": 0.05})
+    _, inbox, outbox = _start(config, daemon)
+    names = ["with spaces.txt", "line\nbreak.txt", "x" * 246 + ".txt", "caf\udce9-latin1.txt"]
+    for number, name in enumerate(names):
+        (inbox / name).write_text(f"document number {number} about awkward names\n")
+    big = corpus / "pdf" / "009-pdflatex-geotopo_GeoTopo-komprimiert.pdf"
+    (inbox / "big.pdf").write_bytes(big.read_bytes())
+    found = wait_until(lambda: len(reports(outbox)) >= len(names) + 1 and reports(outbox), 60,
+                       message="a report for each file")
+    by_name = {report["source"]["name"]: report for report in found}
+    assert by_name["big.pdf"]["status"] == "failed"
+    assert by_name["big.pdf"]["error"]["type"] == "too_large"
+    assert "max_file_mb" in by_name["big.pdf"]["error"]["message"]
+    for name in names:
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        report = by_name[shown]
+        assert report["status"] == "done", report
+        assert (report["_folder"] / "original" / name).exists()
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_an_unwritable_outbox_fails_the_document_with_a_reason_and_keeps_it(
+    broker: dict[str, Any], make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
+) -> None:
+    config = make_config(**broker, workers={"max_retries": 1})
+    settings = yaml.safe_load(config.read_text())
+    outbox = Path(settings["outbox"])
+    outbox.mkdir()
+    (outbox / "documents").write_text("a file where the documents folder should be")
+    _, inbox, _ = _start(config, daemon)
+    (inbox / "memo.txt").write_text("the outbox cannot take this\n")
+    found = wait_until(lambda: reports(outbox), 60, message="a failure report")
+    report = found[0]
+    assert report["status"] == "failed" and report["error"]["type"] == "internal"
+    assert "documents" in report["error"]["message"]
+    original = report["_folder"] / "original" / "memo.txt"
+    assert original.read_text() == "the outbox cannot take this\n"
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_document_slower_than_the_time_limit_fails_as_timeout(
+    broker: dict[str, Any], make_config: Callable[..., Path],
+    daemon: Callable[[Path], Daemon], tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    config = make_config(**broker, workers={"task_soft_time_limit": 0.2, "task_time_limit": 0.4,
+                                            "max_retries": 1})
+    run, inbox, outbox = _start(config, daemon)
+    # About 80 million pixels: under the bomb limit, but seconds of decoding.
+    Image.new("RGB", (9000, 9000), (200, 30, 30)).save(tmp_path / "huge.png", compress_level=1)
+    (tmp_path / "huge.png").rename(inbox / "huge.png")
+    (inbox / "after.txt").write_text("a small file after the slow one\n")
+    found = wait_until(lambda: len(reports(outbox)) >= 2 and reports(outbox), 90,
+                       message="both reports")
+    by_name = {report["source"]["name"]: report for report in found}
+    assert by_name["huge.png"]["status"] == "failed"
+    assert by_name["huge.png"]["error"]["type"] == "timeout"
+    assert by_name["after.txt"]["status"] == "done"
+    assert run.processes["worker"].poll() is None
