@@ -91,3 +91,20 @@ def wait_for_broker(settings: Settings, timeout: float | None = None) -> None:
             last_log = now
         time.sleep(delay)
         delay = min(delay * 2, 1.0)
+
+
+class BrokerCheck:
+    """Answer whether the broker answers, asking it at most once per interval."""
+
+    def __init__(self, settings: Settings, interval: float = 1.0) -> None:
+        self.settings = settings
+        self.interval = interval
+        self._checked_at = float("-inf")
+        self._answers = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked_at >= self.interval:
+            self._answers = broker_problem(self.settings) is None
+            self._checked_at = now
+        return self._answers

@@ -11,8 +11,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from docproc.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from docproc.intake import Intake
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +93,7 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
-    from docproc.broker import broker_problem, redis_client, wait_for_broker
+    from docproc.broker import BrokerCheck, redis_client, wait_for_broker
     from docproc.intake import Intake
     from docproc.ledger import Ledger
     from docproc.tasks import configure, submit
@@ -104,10 +108,22 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     intake.recover(recover_spool(settings.spool_dir))
     watcher = InboxWatcher(
         settings.inbox, settings.spool_dir, settings.watcher, intake,
-        can_claim=lambda: broker_problem(settings) is None,
+        can_claim=BrokerCheck(settings),
     )
+    threading.Thread(target=_sweep_spool, args=(intake, settings, stop), daemon=True).start()
     watcher.run(stop)
     return EXIT_OK
+
+
+SPOOL_SWEEP_SECONDS = 30.0
+
+
+def _sweep_spool(intake: Intake, settings: Settings, stop: threading.Event) -> None:
+    while not stop.wait(SPOOL_SWEEP_SECONDS):
+        try:
+            intake.sweep(settings.spool_dir, min_age=SPOOL_SWEEP_SECONDS)
+        except Exception:
+            logging.exception("sweeping the spool failed; trying again later")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from docproc.ledger import TERMINAL, Ledger, Receipt
 from docproc.settings import Settings
 from docproc.stages import Job, new_job
-from docproc.watcher import Claimed
+from docproc.watcher import Claimed, spooled_claim
 
 log = logging.getLogger("docproc.intake")
 
@@ -55,6 +57,28 @@ class Intake:
         """Send a recorded document through its stages again."""
         self.send(self.job_for(record))
 
+    def sweep(self, spool_dir: Path, min_age: float) -> int:
+        """Send on spool files older than min_age seconds that the ledger does not know.
+
+        The broker may lose its last second of writes when it dies; the spool does not.
+        """
+        now_ns = time.time_ns()
+        tokens = []
+        for entry in os.scandir(spool_dir):
+            token = entry.name.removesuffix(".data")
+            if entry.name.endswith(".data") and _age_seconds(token, now_ns) > min_age:
+                tokens.append(token)
+        recovered = 0
+        for token in tokens:
+            if self.ledger.key_for_token(token) is None:
+                claimed = spooled_claim(spool_dir, token)
+                if claimed is not None:
+                    log.warning("%s was in the spool but not in the ledger; sending it on",
+                                claimed.relpath)
+                    self(claimed)
+                    recovered += 1
+        return recovered
+
     def recover(self, spooled: list[Claimed]) -> None:
         """Send on spool files that were claimed but never recorded; drop those already finished."""
         for claimed in spooled:
@@ -66,3 +90,10 @@ class Intake:
             elif record["status"] in TERMINAL:
                 claimed.spool_path.unlink(missing_ok=True)
                 claimed.spool_path.with_suffix(".claim.json").unlink(missing_ok=True)
+
+
+def _age_seconds(token: str, now_ns: int) -> float:
+    try:
+        return (now_ns - int(token.split("-", 1)[0], 16)) / 1e9
+    except ValueError:
+        return float("inf")

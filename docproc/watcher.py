@@ -17,6 +17,7 @@ import secrets
 import stat
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -67,6 +68,12 @@ CLOSE_QUIET_SECONDS = 0.05
 # watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
 # later events; each claim is such a move. The kernel queues a rename's two halves together.
 MOVE_PAIR_SECONDS = 0.05
+
+# watchdog warns, with a repr of every watched path, when a folder created quickly gets its watch
+# added twice (by the parent's recursive walk and by its own IN_CREATE); the watch is the same.
+warnings.filterwarnings(
+    "ignore", message="Callback with id", category=RuntimeWarning, module="watchdog"
+)
 
 # Kinds of work the event handler passes to the claim loop.
 _TOUCH, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _RESCAN = range(7)
@@ -307,32 +314,39 @@ def recover_spool(spool_dir: Path) -> list[Claimed]:
             continue
         if not name.endswith(".data"):
             continue
-        token = name[: -len(".data")]
-        record: dict[str, Any] = {}
-        if f"{token}.claim.json" in names:
-            try:
-                loaded = json.loads((spool_dir / f"{token}.claim.json").read_bytes())
-            except (OSError, ValueError) as exc:
-                log.warning("cannot read the claim record of %s (%s); using the token", name, exc)
-            else:
-                if isinstance(loaded, dict):
-                    record = loaded
-        spool_path = spool_dir / name
-        try:
-            size, sha256 = _hash_file(spool_path)
-        except (OSError, _NotRegularFile) as exc:
-            log.warning("cannot recover %s from the spool: %s", name, exc)
-            continue
-        recovered.append(Claimed(
-            token=token,
-            spool_path=spool_path,
-            name=str(record.get("name") or token),
-            relpath=str(record.get("relpath") or record.get("name") or token),
-            bytes=size,
-            sha256=sha256,
-            received_at=str(record.get("received_at") or _token_time(token)),
-        ))
+        claimed = spooled_claim(spool_dir, name[: -len(".data")])
+        if claimed is not None:
+            recovered.append(claimed)
     return recovered
+
+
+def spooled_claim(spool_dir: Path, token: str) -> Claimed | None:
+    """Describe one claimed file of the spool from its claim record, hashing it again."""
+    record: dict[str, Any] = {}
+    try:
+        loaded = json.loads((spool_dir / f"{token}.claim.json").read_bytes())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the claim record of %s (%s); using the token", token, exc)
+    else:
+        if isinstance(loaded, dict):
+            record = loaded
+    spool_path = spool_dir / f"{token}.data"
+    try:
+        size, sha256 = _hash_file(spool_path)
+    except (OSError, _NotRegularFile) as exc:
+        log.warning("cannot recover %s from the spool: %s", spool_path.name, exc)
+        return None
+    return Claimed(
+        token=token,
+        spool_path=spool_path,
+        name=str(record.get("name") or token),
+        relpath=str(record.get("relpath") or record.get("name") or token),
+        bytes=size,
+        sha256=sha256,
+        received_at=str(record.get("received_at") or _token_time(token)),
+    )
 
 
 class _Candidate:

@@ -28,6 +28,9 @@ from docproc.watcher import (
     recover_spool,
 )
 
+# watchdog's harmless warning when a new folder's watch is added twice (see docproc.watcher).
+pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
+
 MODES = ["events", "polling"]
 SETTLE = 0.3
 GRACE = 0.5

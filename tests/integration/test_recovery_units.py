@@ -1,0 +1,89 @@
+"""Intake's spool sweep and the reconciler, against a real Redis (the session's embedded Valkey)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from docproc.intake import Intake
+from docproc.ledger import Ledger
+from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler, queued_keys
+from docproc.settings import load_settings
+from docproc.stages import Job
+from docproc.watcher import Claimed
+
+
+@pytest.fixture
+def ledger(valkey_socket: Path) -> Ledger:
+    client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
+    client.flushdb()
+    return Ledger(client)
+
+
+def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
+    import hashlib
+
+    (spool / f"{token}.data").write_bytes(content)
+    (spool / f"{token}.claim.json").write_text(json.dumps(
+        {"name": "a.txt", "relpath": "dept/a.txt", "received_at": "2026-11-23T10:00:00Z"}))
+    return Claimed(token, spool / f"{token}.data", "a.txt", "dept/a.txt", len(content),
+                   hashlib.sha256(content).hexdigest(), "2026-11-23T10:00:00Z")
+
+
+def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path: Path) -> None:
+    config = tmp_path / "docproc.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    settings = load_settings(config, environ={})
+    spool = settings.spool_dir
+    spool.mkdir(parents=True)
+    old = f"{time.time_ns() - 120 * 10**9:016x}-aaaaaaaa"
+    young = f"{time.time_ns():016x}-bbbbbbbb"
+    known = f"{time.time_ns() - 120 * 10**9:016x}-cccccccc"
+    _claimed(spool, old, b"lost by the broker")
+    _claimed(spool, young, b"being claimed right now")
+    ledger.record(_claimed(spool, known, b"recorded"))
+    sent: list[Job] = []
+    assert Intake(settings, ledger, sent.append).sweep(spool, min_age=30) == 1
+    assert [job["source"]["relpath"] for job in sent] == ["dept/a.txt"]
+    assert sent[0]["token"] == old and ledger.key_for_token(old) == sent[0]["key"]
+
+
+def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    spool = tmp_path
+    orphan = ledger.record(_claimed(spool, "01-orphan", b"orphan")).key
+    held = ledger.record(_claimed(spool, "02-held", b"held")).key
+    waiting = ledger.record(_claimed(spool, "03-queued", b"queued")).key
+    ledger.heartbeat("worker1@host/42", [held], ttl=10)
+    resent: list[str] = []
+    given_up: list[tuple[str, str]] = []
+
+    def give_up(record: dict[str, Any], reason: str) -> None:
+        given_up.append((record["key"], reason))
+        ledger.finish(record["key"], "failed", "", "timeout")
+
+    reconciler = Reconciler(ledger, lambda r: resent.append(r["key"]), give_up, max_recoveries=1)
+    later = time.time() + QUIET_SECONDS + 1
+    assert reconciler.run_once({waiting}, now=later).resent == []  # first sighting: suspect
+    assert reconciler.run_once({waiting}, now=later + CONFIRM_SECONDS).resent == [orphan]
+    assert ledger.get(orphan)["status"] == "queued"
+    again = later + 2 * QUIET_SECONDS + CONFIRM_SECONDS
+    reconciler.run_once({waiting}, now=again)
+    outcome = reconciler.run_once({waiting}, now=again + CONFIRM_SECONDS)
+    assert outcome.failed == [orphan] and "died or was killed" in given_up[0][1]
+    assert resent == [orphan]
+
+
+def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> None:
+    import base64
+
+    body = base64.b64encode(json.dumps([[{"key": "abc123"}], {}, {}]).encode()).decode()
+    message = {"body": body, "properties": {"body_encoding": "base64"}, "headers": {}}
+    ledger.redis.lpush("docproc", json.dumps(message), "not json")
+    assert queued_keys(ledger.redis, "docproc") == {"abc123"}
