@@ -113,8 +113,9 @@ def configure(settings: Settings) -> DocprocCelery:
 
 @after_setup_logger.connect
 def _quiet_celery_task_lines(**_: Any) -> None:
-    # Our stages log one line per document and stage; Celery's own per-task lines only repeat them.
-    for name in ("celery.app.trace", "celery.worker.strategy"):
+    # Our stages log one line per document and stage; Celery's own per-task lines only repeat
+    # them, and Beat would log the reconciler every few seconds.
+    for name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
