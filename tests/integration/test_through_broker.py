@@ -30,15 +30,19 @@ def _inbox(config: Path) -> Path:
     return Path(yaml.safe_load(config.read_text())["inbox"])
 
 
+def _run(config: Path, daemon: Callable[[Path], Daemon]) -> tuple[Path, Path]:
+    """Start a worker and a watcher; return the inbox and the outbox."""
+    run = daemon(config)
+    run.start("worker")
+    run.start("watch")
+    return _inbox(config), _outbox(config)
+
+
 def test_corpus_sample_comes_out_as_the_readme_says(
     broker: dict[str, Any], make_config: Callable[..., Path],
     daemon: Callable[[Path], Daemon], corpus: Path,
 ) -> None:
-    config = make_config(**broker)
-    run = daemon(config)
-    run.start("worker")
-    run.start("watch")
-    inbox, outbox = _inbox(config), _outbox(config)
+    inbox, outbox = _run(make_config(**broker), daemon)
     (inbox / "dept-a").mkdir()
     for relpath in SAMPLE:
         shutil.copy(corpus / relpath, inbox / "dept-a" / relpath.replace("/", "__"))
@@ -71,11 +75,7 @@ def test_same_content_twice_is_processed_once(
     broker: dict[str, Any], make_config: Callable[..., Path],
     daemon: Callable[[Path], Daemon], corpus: Path,
 ) -> None:
-    config = make_config(**broker)
-    run = daemon(config)
-    run.start("worker")
-    run.start("watch")
-    inbox, outbox = _inbox(config), _outbox(config)
+    inbox, outbox = _run(make_config(**broker), daemon)
     source = corpus / "pdf" / "001-trivial_minimal-document.pdf"
     shutil.copy(source, inbox / "first.pdf")
     wait_until(lambda: len(reports(outbox)) == 1, 60, message="the first report")

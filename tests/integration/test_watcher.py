@@ -27,6 +27,7 @@ from docproc.watcher import (
     network_filesystem,
     recover_spool,
 )
+from tests.conftest import wait_until
 
 # watchdog's harmless warning when a new folder's watch is added twice (see docproc.watcher).
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
@@ -38,14 +39,7 @@ GRACE = 0.5
 
 def wait_for(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
     """Poll condition until it is truthy; fail after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
+    return wait_until(condition, timeout, interval=0.01, message=what)
 
 
 def holds(condition: Callable[[], Any], seconds: float) -> None:
