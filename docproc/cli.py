@@ -108,7 +108,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     intake.recover(recover_spool(settings.spool_dir))
     watcher = InboxWatcher(
         settings.inbox, settings.spool_dir, settings.watcher, intake,
-        can_claim=BrokerCheck(settings),
+        can_claim=BrokerCheck(settings), on_batch_end=intake.flush,
     )
     threading.Thread(target=_sweep_spool, args=(intake, settings, stop), daemon=True).start()
     watcher.run(stop)

@@ -21,11 +21,11 @@ from docproc.settings import Settings
 from docproc.stages import (
     STAGES,
     StageContext,
-    fail,
     finish,
     new_job,
     run_stage,
     status_of,
+    timeout_message,
     utc_now,
 )
 from docproc.watcher import is_ignored
@@ -100,14 +100,11 @@ def _process_one(
     limit = settings.workers.task_soft_time_limit
     with tempfile.TemporaryDirectory(prefix="docproc-", ignore_cleanup_errors=True) as work_dir:
         job = new_job(local, receipt, file, Path(work_dir), keep_source=True)
-        ctx = StageContext(settings.pipeline, _LEDGER, WORKER, interrupts=(StageTimeout,))
+        ctx = StageContext(settings.pipeline, _LEDGER, WORKER, interrupts=(StageTimeout,),
+                           timeout_message=timeout_message(limit))
         for stage in STAGES:
-            try:
-                with _time_limit(limit):
-                    job = run_stage(job, stage, ctx)
-            except StageTimeout:
-                fail(job, stage, "timeout", f"{stage} took longer than "
-                     f"workers.task_soft_time_limit ({limit:g} s); the file may be pathological")
+            with _time_limit(limit):
+                run_stage([job], stage, ctx)
         folder = finish(job, ctx, Outbox(outbox), keep_original=True)
     return relpath, status_of(job), folder
 

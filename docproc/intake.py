@@ -1,9 +1,15 @@
-"""Intake: record a claimed file in the ledger and send it through the stages."""
+"""Intake: record claimed files in the ledger and send them through the stages, in batches.
+
+Claims gather while the watcher is busy and go out when it pauses (or when a batch
+is full): one ledger round trip and a few chains for many files under a burst, a
+chain of one right away for a file dropped on an idle daemon.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,24 +23,60 @@ from docproc.watcher import Claimed, spooled_claim
 log = logging.getLogger("docproc.intake")
 
 
+# Enough claims to make one ledger round trip and one publish worth a short wait.
+MAX_PENDING = 64
+# Documents per task: more saves hops, fewer keeps both cores busy on a short burst.
+MAX_PER_TASK = 8
+
+
+def batch_sizes(count: int, max_per_task: int = MAX_PER_TASK) -> list[int]:
+    """Split count documents into task batches: alone when few, up to max_per_task when many."""
+    per_task = max(1, min(max_per_task, count // 4))
+    return [min(per_task, count - start) for start in range(0, count, per_task)]
+
+
 class Intake:
     """Turn claimed files into queued jobs, once each, whatever is retried."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, send: Callable[[Job], None]) -> None:
+    def __init__(
+        self, settings: Settings, ledger: Ledger, send: Callable[[list[Job]], None]
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.send = send
+        self.pending: list[Claimed] = []
+        self._lock = threading.RLock()
 
     def __call__(self, claimed: Claimed) -> None:
-        """Record the claimed file (unless a retry already did) and send its job."""
-        key = self.ledger.key_for_token(claimed.token)
-        record = self.ledger.get(key) if key else None
-        if record is None:
-            receipt = self.ledger.record(claimed)
-        else:
-            receipt = Receipt(record["key"], record.get("duplicate_of") or None)
+        """Take a claimed file; send the pending ones when there are many."""
+        with self._lock:
+            self.pending.append(claimed)
+            if len(self.pending) >= MAX_PENDING:
+                self.flush()
+
+    def flush(self) -> None:
+        """Record the pending claims and send their jobs; on failure keep them for next time.
+
+        Recording is idempotent by claim token, so a flush repeated after a failure
+        records nothing twice.
+        """
+        with self._lock:
+            if not self.pending:
+                return
+            claims = list(self.pending)
+            receipts = self.ledger.record_many(claims)
+            jobs = [self._job(claimed, receipt)
+                    for claimed, receipt in zip(claims, receipts, strict=True)]
+            start = 0
+            for size in batch_sizes(len(jobs)):
+                self.send(jobs[start:start + size])
+                start += size
+                # What was sent is not sent again if a later batch fails.
+                del self.pending[:size]
+
+    def _job(self, claimed: Claimed, receipt: Receipt) -> Job:
         work_dir = self.settings.spool_dir / f"{claimed.token}.work"
-        self.send(new_job(claimed, receipt, claimed.spool_path, work_dir))
+        return new_job(claimed, receipt, claimed.spool_path, work_dir)
 
     def job_for(self, record: dict[str, Any]) -> Job:
         """Rebuild a recorded document's job, to send it again from its first stage."""
@@ -55,7 +97,7 @@ class Intake:
 
     def resend(self, record: dict[str, Any]) -> None:
         """Send a recorded document through its stages again."""
-        self.send(self.job_for(record))
+        self.send([self.job_for(record)])
 
     def sweep(self, spool_dir: Path, min_age: float) -> int:
         """Send on spool files older than min_age seconds that the ledger does not know.
@@ -77,6 +119,7 @@ class Intake:
                                 claimed.relpath)
                     self(claimed)
                     recovered += 1
+        self.flush()
         return recovered
 
     def recover(self, spooled: list[Claimed]) -> None:
@@ -90,6 +133,7 @@ class Intake:
             elif record["status"] in TERMINAL:
                 claimed.spool_path.unlink(missing_ok=True)
                 claimed.spool_path.with_suffix(".claim.json").unlink(missing_ok=True)
+        self.flush()
 
 
 def _age_seconds(token: str, now_ns: int) -> float:

@@ -6,7 +6,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import redis
@@ -44,6 +46,57 @@ class ClaimInfo(Protocol):
     def received_at(self) -> str: ...
 
 
+# Record a claim once (by token): a key from the content id, and the original it repeats.
+RECORD_LUA = """
+local prefix, doc_id, sha, token, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local existing = redis.call('GET', prefix .. 'token:' .. token)
+if existing then
+  return {existing, redis.call('HGET', prefix .. 'doc:' .. existing, 'duplicate_of') or ''}
+end
+local seq = redis.call('INCR', prefix .. 'seq:' .. doc_id)
+local key = doc_id
+if seq > 1 then key = doc_id .. '-' .. seq end
+local content = prefix .. 'sha:' .. sha
+local original = redis.call('GET', content)
+local duplicate_of = ''
+if original then
+  local status = redis.call('HGET', prefix .. 'doc:' .. original, 'status')
+  if status and status ~= 'failed' then duplicate_of = original end
+end
+if duplicate_of == '' then redis.call('SET', content, key) end
+local fields = cjson.decode(ARGV[6])
+local doc = prefix .. 'doc:' .. key
+redis.call('HSET', doc, 'key', key, 'duplicate_of', duplicate_of, 'received_ts', now)
+for name, value in pairs(fields) do redis.call('HSET', doc, name, tostring(value)) end
+redis.call('ZADD', prefix .. 'docs', now, key)
+redis.call('ZADD', prefix .. 'active', now, key)
+redis.call('SET', prefix .. 'token:' .. token, key)
+return {key, duplicate_of}
+"""
+# Mark a stage started unless the document is finished; return 1 when it is.
+START_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'done' or status == 'failed' or status == 'duplicate' then return 1 end
+redis.call('HSET', KEYS[1], 'status', 'running', 'stage', ARGV[1], 'worker', ARGV[2],
+           'updated_ts', ARGV[4])
+if ARGV[3] ~= '{}' then redis.call('HSET', KEYS[1], 'stages', ARGV[3]) end
+return 0
+"""
+# Record the end state once: terminal counts stay exact whatever is redelivered.
+FINISH_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'done' or status == 'failed' or status == 'duplicate' then return 0 end
+local prefix, key = ARGV[1], ARGV[2]
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'stage', ARGV[3], 'outdir', ARGV[4],
+           'error_type', ARGV[5], 'finished_ts', ARGV[6], 'updated_ts', ARGV[6])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'stages', ARGV[7]) end
+redis.call('ZREM', prefix .. 'active', key)
+redis.call('HDEL', prefix .. 'suspects', key)
+redis.call('HINCRBY', prefix .. 'counts', ARGV[3], 1)
+return 1
+"""
+
+
 def _now() -> float:
     return round(time.time(), 3)
 
@@ -56,41 +109,49 @@ class Ledger:
 
     def record(self, claim: ClaimInfo) -> Receipt:
         """Record a claimed file as queued; give it a key; find an earlier copy of its content."""
-        doc_id = claim.sha256[:12]
-        seq = int(self.redis.incr(f"{PREFIX}seq:{doc_id}"))
-        key = doc_id if seq == 1 else f"{doc_id}-{seq}"
-        original = self._claim_content(claim.sha256, key)
-        fields: Fields = {
-            "key": key, "id": doc_id, "token": claim.token, "name": printable(claim.name),
-            "raw_name": os.fsencode(claim.name).hex(), "relpath": printable(claim.relpath),
-            "bytes": claim.bytes, "sha256": claim.sha256,
-            "received_at": claim.received_at, "received_ts": _now(), "status": "queued",
-            "stage": "queued", "worker": "", "retries": 0, "stages": "{}",
-            "duplicate_of": original or "", "updated_ts": _now(),
-        }
-        pipe = self.redis.pipeline()
-        pipe.hset(f"{PREFIX}doc:{key}", mapping=fields)
-        pipe.zadd(f"{PREFIX}docs", {key: fields["received_ts"]})
-        pipe.zadd(f"{PREFIX}active", {key: fields["received_ts"]})
-        pipe.set(f"{PREFIX}token:{claim.token}", key)
-        pipe.execute()
-        return Receipt(key, original)
+        return self.record_many([claim])[0]
 
-    def _claim_content(self, sha256: str, key: str) -> str | None:
-        """Make key the original of this content unless a live (not failed) copy exists."""
-        content_key = f"{PREFIX}sha:{sha256}"
-        for _ in range(5):
-            if self.redis.set(content_key, key, nx=True):
-                return None
-            original = self.redis.get(content_key)
-            if original is None:
-                continue
-            status = self.redis.hget(f"{PREFIX}doc:{original}", "status")
-            if status not in (None, "failed"):
-                return str(original)
-            # The earlier copy failed or was purged: this one is processed afresh.
-            self.redis.delete(content_key)
-        return None
+    def record_many(self, claims: Sequence[ClaimInfo]) -> list[Receipt]:
+        """Record claimed files in one round trip; recording the same claim again is a no-op."""
+        pipe = self.redis.pipeline(transaction=False)
+        for claim in claims:
+            fields = {
+                "id": claim.sha256[:12], "token": claim.token, "name": printable(claim.name),
+                "raw_name": os.fsencode(claim.name).hex(), "relpath": printable(claim.relpath),
+                "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
+                "status": "queued", "stage": "queued", "worker": "", "retries": 0,
+                "stages": "{}", "updated_ts": _now(),
+            }
+            self._record_script(
+                args=[PREFIX, claim.sha256[:12], claim.sha256, claim.token, _now(),
+                      json.dumps(fields)],
+                client=pipe,
+            )
+        return [Receipt(str(key), str(original) or None) for key, original in pipe.execute()]
+
+    def start_stage_many(self, progress: dict[str, str], stage: str, worker: str) -> set[str]:
+        """Mark documents running in a stage; return the keys of those already finished.
+
+        progress maps each document key to the JSON of its stage times so far.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        now = _now()
+        for key, stages in progress.items():
+            self._start_script(keys=[f"{PREFIX}doc:{key}"], args=[stage, worker, stages, now],
+                               client=pipe)
+        return {key for key, finished in zip(progress, pipe.execute(), strict=True) if finished}
+
+    @cached_property
+    def _record_script(self) -> Any:
+        return self.redis.register_script(RECORD_LUA)
+
+    @cached_property
+    def _start_script(self) -> Any:
+        return self.redis.register_script(START_LUA)
+
+    @cached_property
+    def _finish_script(self) -> Any:
+        return self.redis.register_script(FINISH_LUA)
 
     def key_for_token(self, token: str) -> str | None:
         """Return the key recorded for a spool token."""
@@ -101,10 +162,6 @@ class Ledger:
         """Return a document's record, or None."""
         raw = self.redis.hgetall(f"{PREFIX}doc:{key}")
         return _decode(raw) if raw else None
-
-    def start_stage(self, key: str, stage: str, worker: str) -> str | None:
-        """Mark a document running in a stage on a worker; return its state before."""
-        return self._update_stage(key, stage, "started", status="running", worker=worker)
 
     def active(self) -> list[dict[str, Any]]:
         """Return every document not yet done, failed or duplicate, oldest first."""
@@ -161,46 +218,14 @@ class Ledger:
         """Take a named lock that expires by itself; return whether this caller has it."""
         return bool(self.redis.set(f"{PREFIX}lock:{name}", _now(), nx=True, px=int(seconds * 1000)))
 
-    def end_stage(self, key: str, stage: str) -> None:
-        """Mark a stage of a document ended."""
-        self._update_stage(key, stage, "ended")
-
-    def _update_stage(
-        self, key: str, stage: str, event: str, status: str | None = None, worker: str | None = None
-    ) -> str | None:
-        doc_key = f"{PREFIX}doc:{key}"
-        previous, raw_stages = self.redis.hmget(doc_key, ["status", "stages"])
-        if previous in TERMINAL:
-            return str(previous)
-        stages = json.loads(raw_stages or "{}")
-        stages.setdefault(stage, {})[event] = _now()
-        mapping: Fields = {"stage": stage, "stages": json.dumps(stages), "updated_ts": _now()}
-        if worker is not None:
-            mapping["worker"] = worker
-        if status is not None:
-            mapping["status"] = status
-        self.redis.hset(doc_key, mapping=mapping)
-        return None if previous is None else str(previous)
-
-    def count_retry(self, key: str) -> None:
-        """Count one more retry of a document."""
-        self.redis.hincrby(f"{PREFIX}doc:{key}", "retries", 1)
-
-    def finish(self, key: str, status: str, outdir: str, error_type: str | None) -> None:
-        """Record a document's end state and where its outputs are."""
-        doc_key = f"{PREFIX}doc:{key}"
-        previous = self.redis.hget(doc_key, "status")
-        if previous in TERMINAL:
-            return
-        pipe = self.redis.pipeline()
-        pipe.hset(doc_key, mapping={
-            "status": status, "stage": status, "outdir": outdir,
-            "error_type": error_type or "", "finished_ts": _now(), "updated_ts": _now(),
-        })
-        pipe.zrem(f"{PREFIX}active", key)
-        pipe.hdel(f"{PREFIX}suspects", key)
-        pipe.hincrby(f"{PREFIX}counts", status, 1)
-        pipe.execute()
+    def finish(
+        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = ""
+    ) -> None:
+        """Record a document's end state and where its outputs are, once."""
+        self._finish_script(
+            keys=[f"{PREFIX}doc:{key}"],
+            args=[PREFIX, key, status, outdir, error_type or "", _now(), stages],
+        )
 
     def counts(self) -> dict[str, int]:
         """Return how many documents are in each state."""
@@ -245,7 +270,10 @@ class MemoryLedger(Ledger):
         self.docs: dict[str, dict[str, Any]] = {}
         self.originals: dict[str, str] = {}
 
-    def record(self, claim: ClaimInfo) -> Receipt:
+    def record_many(self, claims: Sequence[ClaimInfo]) -> list[Receipt]:
+        return [self._record_one(claim) for claim in claims]
+
+    def _record_one(self, claim: ClaimInfo) -> Receipt:
         with self._lock:
             doc_id = claim.sha256[:12]
             seq = sum(1 for record in self.docs.values() if record["id"] == doc_id) + 1
@@ -264,18 +292,18 @@ class MemoryLedger(Ledger):
     def get(self, key: str) -> dict[str, Any] | None:
         return self.docs.get(key)
 
-    def start_stage(self, key: str, stage: str, worker: str) -> str | None:
-        previous = self.docs[key]["status"]
-        self.docs[key].update(status="running", stage=stage, worker=worker)
-        return str(previous)
+    def start_stage_many(self, progress: dict[str, str], stage: str, worker: str) -> set[str]:
+        finished = set()
+        for key in progress:
+            if self.docs[key]["status"] in TERMINAL:
+                finished.add(key)
+            else:
+                self.docs[key].update(status="running", stage=stage, worker=worker)
+        return finished
 
-    def end_stage(self, key: str, stage: str) -> None:
-        pass
-
-    def count_retry(self, key: str) -> None:
-        pass
-
-    def finish(self, key: str, status: str, outdir: str, error_type: str | None) -> None:
+    def finish(
+        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = ""
+    ) -> None:
         self.docs[key].update(status=status, stage=status, outdir=outdir)
 
     def counts(self) -> dict[str, int]:

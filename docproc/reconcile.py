@@ -46,22 +46,21 @@ def queued_keys(client: Any, queue: str) -> set[str]:
     """Return the keys of documents whose next task waits in a Redis-backed Celery queue."""
     keys: set[str] = set()
     for raw in client.lrange(queue, 0, -1):
-        key = _document_key(raw)
-        if key is not None:
-            keys.add(key)
+        keys.update(_document_keys(raw))
     return keys
 
 
-def _document_key(raw: str | bytes) -> str | None:
+def _document_keys(raw: str | bytes) -> list[str]:
+    """Return the document keys a stage task message carries (its first argument: the jobs)."""
     try:
         message = json.loads(raw)
         body = message["body"]
         if message.get("properties", {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        args = json.loads(body)[0]
-        return str(args[0]["key"])
+        jobs = json.loads(body)[0][0]
+        return [str(job["key"]) for job in jobs]
     except (ValueError, KeyError, IndexError, TypeError):
-        return None
+        return []
 
 
 class Reconciler:

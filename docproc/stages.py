@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from docproc.ledger import TERMINAL, ClaimInfo, Ledger, Receipt
+from docproc.ledger import ClaimInfo, Ledger, Receipt
 from docproc.outbox import Outbox, Outputs, printable
 from docproc.pipeline import DocumentError, FileType, analyze, detect, extract, make_thumbnail
 from docproc.settings import PipelineSettings
@@ -38,6 +38,7 @@ class StageContext:
     worker: str
     # Exceptions that end a stage from outside (a time limit): never a verdict on the document.
     interrupts: tuple[type[BaseException], ...] = ()
+    timeout_message: str = "{stage} ran past its time limit; the file may be pathological"
 
 
 def utc_now() -> str:
@@ -65,7 +66,7 @@ def new_job(
         "raw_name": claim.name,
         "duplicate_of": receipt.duplicate_of,
         "type": None, "pages": None, "image": None, "text": None, "analysis": None,
-        "thumbnail": None, "timings_ms": {}, "error": None,
+        "thumbnail": None, "timings_ms": {}, "progress": {}, "error": None,
     }
 
 
@@ -128,14 +129,41 @@ STAGE_FUNCTIONS: dict[Stage, Callable[[Job, PipelineSettings], None]] = {
 }
 
 
-def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
-    """Run one stage of a job unless an earlier stage ended it; record its progress."""
-    if job.get("finished") or job["error"] or (job["duplicate_of"] and stage != "detect"):
-        return job
-    if ctx.ledger.start_stage(job["key"], stage, ctx.worker) in TERMINAL:
-        # A redelivery of a document that a recovery already finished.
-        job["finished"] = True
-        return job
+def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
+    """Run one stage of each job still going, recording progress in one ledger round trip.
+
+    A job that a redelivery finished elsewhere is marked `finished`. When a time limit
+    interrupts the stage, the job it was on fails as `timeout` and the jobs not yet run
+    are marked `deferred`, for the caller to send on again.
+    """
+    going = [job for job in jobs if _goes_through(job, stage)]
+    if not going:
+        return jobs
+    started = round(time.time(), 3)
+    for job in going:
+        job.setdefault("progress", {})[stage] = {"started": started}
+    finished = ctx.ledger.start_stage_many(
+        {job["key"]: json.dumps(job["progress"]) for job in going}, stage, ctx.worker)
+    for index, job in enumerate(going):
+        if job["key"] in finished:
+            job["finished"] = True
+            continue
+        try:
+            _run_one(job, stage, ctx)
+        except ctx.interrupts:
+            fail(job, stage, "timeout", ctx.timeout_message.format(stage=stage))
+            for later in going[index + 1:]:
+                later["deferred"] = True
+            break
+    return jobs
+
+
+def _goes_through(job: Job, stage: Stage) -> bool:
+    return not (job.get("finished") or job.get("deferred") or job["error"]
+                or (job["duplicate_of"] and stage != "detect"))
+
+
+def _run_one(job: Job, stage: Stage, ctx: StageContext) -> None:
     if stage == "detect":
         job["timings_ms"]["wait"] = _ms_since(job["received_ts"])
     started = time.perf_counter()
@@ -152,8 +180,13 @@ def run_stage(job: Job, stage: Stage, ctx: StageContext) -> Job:
         fail(job, stage, "too_large", f"{stage} needed more memory than "
              "workers.max_memory_per_child_mb allows; raise it or split the file")
     job["timings_ms"][stage] = round((time.perf_counter() - started) * 1000, 1)
-    ctx.ledger.end_stage(job["key"], stage)
-    return job
+    job["progress"][stage]["ended"] = round(time.time(), 3)
+
+
+def timeout_message(limit: float) -> str:
+    """Return the failure message of a stage that ran past the soft time limit."""
+    return (f"{{stage}} took longer than workers.task_soft_time_limit ({limit:g} s); "
+            "the file may be pathological, or raise the limit")
 
 
 def fail(job: Job, stage: str, error_type: str, message: str) -> Job:
@@ -197,16 +230,13 @@ def build_report(job: Job, worker: str) -> dict[str, Any]:
 
 def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> Path:
     """Write the job's outbox folder once, record its end state, and clean the spool."""
-    record = ctx.ledger.get(job["key"])
-    if record and record.get("status") in TERMINAL and record.get("outdir"):
-        _clean(job)
-        return Path(record["outdir"])
     written = outbox.find(job["source"]["received_at"], job["raw_name"], job["key"])
     if written is not None:
         # An earlier run wrote the folder but the ledger lost its end (a broker restart).
         report = json.loads((written / "report.json").read_text(encoding="utf-8"))
         error_type = report["error"] and report["error"]["type"]
-        ctx.ledger.finish(job["key"], report["status"], str(written), error_type)
+        ctx.ledger.finish(job["key"], report["status"], str(written), error_type,
+                          json.dumps(job["progress"]))
         _clean(job)
         return written
     status = status_of(job)
@@ -222,7 +252,8 @@ def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> 
     )
     folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])
     outbox.write(folder, report, outputs)
-    ctx.ledger.finish(job["key"], status, str(folder), job["error"] and job["error"]["type"])
+    ctx.ledger.finish(job["key"], status, str(folder), job["error"] and job["error"]["type"],
+                      json.dumps(job["progress"]))
     _clean(job)
     return folder
 

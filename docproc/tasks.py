@@ -157,10 +157,10 @@ def _held_keys() -> list[str]:
             continue
     else:
         requests = []
-    keys = []
+    keys: list[str] = []
     for request in requests:
         try:
-            keys.append(request.args[0]["key"])
+            keys.extend(job["key"] for job in request.args[0])
         except (IndexError, KeyError, TypeError, AttributeError):
             continue
     return keys
@@ -191,33 +191,26 @@ class DocumentTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        job: Job = args[0]
-        message = f"{type(exc).__name__}: {exc}"
-        log.error("%s failed for good in %s: %s", job.get("key"), self.name, message)
-        stages.fail(job, self.name.rsplit(".", 1)[-1], "internal", message)
-        try:
-            _finish(self, job)
-        except Exception:
-            log.exception("%s: could not write its failure; the original stays in the spool",
-                          job.get("key"))
+        for job in args[0]:
+            _fail_for_good(self, job, exc)
 
 
 def _context(task: Task) -> StageContext:
+    limit = app.settings.workers.task_soft_time_limit
     return StageContext(app.settings.pipeline, app.ledger, task.request.hostname or "local",
-                        interrupts=(SoftTimeLimitExceeded,))
+                        interrupts=(SoftTimeLimitExceeded,),
+                        timeout_message=stages.timeout_message(limit))
 
 
-def _run(task: Task, job: Job, stage: Stage) -> Job:
-    ctx = _context(task)
-    try:
-        job = stages.run_stage(job, stage, ctx)
-    except SoftTimeLimitExceeded:
-        limit = app.settings.workers.task_soft_time_limit
-        stages.fail(job, stage, "timeout",
-                    f"{stage} took longer than workers.task_soft_time_limit ({limit:g} s); "
-                    "the file may be pathological, or raise the limit")
-    _log_stage(job, stage)
-    return job
+def _run(task: Task, jobs: list[Job], stage: Stage) -> list[Job]:
+    """Run a stage over a batch; send on what a time limit cut off; pass on the rest."""
+    jobs = stages.run_stage(jobs, stage, _context(task))
+    deferred = [job for job in jobs if job.pop("deferred", False)]
+    if deferred:
+        submit(deferred, start=stage)
+    for job in jobs:
+        _log_stage(job, stage)
+    return [job for job in jobs if job not in deferred and not job.get("finished")]
 
 
 def _log_stage(job: Job, stage: str) -> None:
@@ -229,41 +222,65 @@ def _log_stage(job: Job, stage: str) -> None:
                  job["timings_ms"][stage])
 
 
-def _finish(task: Task, job: Job) -> Path:
+def _finish(task: Task, job: Job) -> Path | None:
+    """Write one document's outbox folder; on an outbox error retry it alone, then fail it."""
     keep = app.settings.watcher.on_success == "archive"
+    ctx = _context(task)
     try:
-        folder = stages.finish(job, _context(task), app.outbox, keep_original=keep)
+        folder = stages.finish(job, ctx, app.outbox, keep_original=keep)
     except OutboxError as exc:
-        if task.request.retries >= task.max_retries:
+        attempts = job["attempts"] = job.get("attempts", 0) + 1
+        if attempts > app.settings.workers.max_retries or job["error"]:
             raise
-        raise task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries)) from exc
+        log.warning("%s: %s; trying again", job["key"], exc)
+        finish_task.apply_async(([job],), countdown=min(60, 2 ** attempts))
+        return None
     log.info("%s %s -> %s", job["key"], stages.status_of(job), folder)
     return folder
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.detect")
-def detect_task(self: Task, job: Job) -> Job:
-    """Detect the file's type."""
-    return _run(self, job, "detect")
+def detect_task(self: Task, jobs: list[Job]) -> list[Job]:
+    """Detect each file's type."""
+    return _run(self, jobs, "detect")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")
-def extract_task(self: Task, job: Job) -> Job:
+def extract_task(self: Task, jobs: list[Job]) -> list[Job]:
     """Extract text, pages and image facts."""
-    return _run(self, job, "extract")
+    return _run(self, jobs, "extract")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.analyze")
-def analyze_task(self: Task, job: Job) -> Job:
+def analyze_task(self: Task, jobs: list[Job]) -> list[Job]:
     """Find keywords and language."""
-    return _run(self, job, "analyze")
+    return _run(self, jobs, "analyze")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.finish")
-def finish_task(self: Task, job: Job) -> str:
-    """Make the thumbnail and write the document's outbox folder."""
-    job = _run(self, job, "thumbnail")
-    return str(_finish(self, job))
+def finish_task(self: Task, jobs: list[Job]) -> int:
+    """Make thumbnails and write each document's outbox folder, each on its own."""
+    finished = 0
+    for job in _run(self, jobs, "thumbnail"):
+        try:
+            finished += _finish(self, job) is not None
+        except OutboxError as exc:
+            _fail_for_good(self, job, exc)
+    return finished
+
+
+def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
+    """Fail a document whose retries ran out, writing its failure if the outbox allows."""
+    message = f"{type(exc).__name__}: {exc}"
+    log.error("%s failed for good in %s: %s", job.get("key"), task.name, message)
+    if not job["error"]:
+        stages.fail(job, task.name.rsplit(".", 1)[-1], "internal", message)
+    try:
+        _finish(task, job)
+    except Exception:
+        log.exception("%s: could not write its failure; the original stays in the spool",
+                      job.get("key"))
+        app.ledger.finish(job["key"], "failed", "", "internal")
 
 
 @app.task(bind=True, name="docproc.reconcile", ignore_result=True, acks_late=False)
@@ -291,6 +308,11 @@ def _give_up(record: dict[str, Any], reason: str) -> None:
         app.ledger.finish(record["key"], "failed", "", "internal")
 
 
-def submit(job: Job) -> None:
-    """Send a job through the stage chain."""
-    chain(detect_task.s(job), extract_task.s(), analyze_task.s(), finish_task.s()).apply_async()
+STAGE_TASKS = {"detect": 0, "extract": 1, "analyze": 2, "thumbnail": 3}
+
+
+def submit(jobs: list[Job], start: Stage = "detect") -> None:
+    """Send a batch of jobs through the stage chain, from the given stage on."""
+    tasks = [detect_task, extract_task, analyze_task, finish_task][STAGE_TASKS[start]:]
+    first, *rest = tasks
+    chain(first.s(jobs), *(task.s() for task in rest)).apply_async()

@@ -497,6 +497,7 @@ class InboxWatcher:
         on_claimed: Callable[[Claimed], None],
         *,
         can_claim: Callable[[], bool] = lambda: True,
+        on_batch_end: Callable[[], None] | None = None,
     ) -> None:
         self.inbox = Path(inbox).resolve()
         self.spool_dir = Path(spool_dir).resolve()
@@ -504,6 +505,8 @@ class InboxWatcher:
         self.mode: Literal["events", "polling"] = choose_mode(settings, self.inbox)
         self._on_claimed = on_claimed
         self._can_claim = can_claim
+        # Called whenever claiming pauses, so that a receiver may gather claims into batches.
+        self._on_batch_end = on_batch_end
         self._ignore = _ignore_regex(tuple(settings.ignore))
         self._prefix = os.fspath(self.inbox).rstrip("/") + "/"
         spool = os.fspath(self.spool_dir)
@@ -585,6 +588,8 @@ class InboxWatcher:
                     self._scan(os.fspath(self.inbox))
                     next_rescan = time.monotonic() + self.settings.rescan_interval
                 wait = self._work(stop)
+                if wait > 0 and not self._hand_over_batch():
+                    wait = min(wait, CLAIM_RECHECK_SECONDS)
                 if wait > 0:
                     self._wake.wait(min(wait, next_rescan - time.monotonic()))
         finally:
@@ -596,6 +601,17 @@ class InboxWatcher:
                     "%d claimed files were not handed over; they stay in the spool %s and are "
                     "recovered at the next start", len(self._retries), self.spool_dir,
                 )
+
+    def _hand_over_batch(self) -> bool:
+        """Tell on_batch_end that claiming paused; return False when it failed."""
+        if self._on_batch_end is None:
+            return True
+        try:
+            self._on_batch_end()
+        except Exception:
+            log.exception("handing over the claimed batch failed; trying again shortly")
+            return False
+        return True
 
     def _wake_on_stop(self, stop: threading.Event) -> None:
         stop.wait()

@@ -48,7 +48,7 @@ def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path
     _claimed(spool, young, b"being claimed right now")
     ledger.record(_claimed(spool, known, b"recorded"))
     sent: list[Job] = []
-    assert Intake(settings, ledger, sent.append).sweep(spool, min_age=30) == 1
+    assert Intake(settings, ledger, sent.extend).sweep(spool, min_age=30) == 1
     assert [job["source"]["relpath"] for job in sent] == ["dept/a.txt"]
     assert sent[0]["token"] == old and ledger.key_for_token(old) == sent[0]["key"]
 
@@ -83,7 +83,43 @@ def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
 def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> None:
     import base64
 
-    body = base64.b64encode(json.dumps([[{"key": "abc123"}], {}, {}]).encode()).decode()
+    jobs = [{"key": "abc123"}, {"key": "def456"}]
+    body = base64.b64encode(json.dumps([[jobs], {}, {}]).encode()).decode()
     message = {"body": body, "properties": {"body_encoding": "base64"}, "headers": {}}
     ledger.redis.lpush("docproc", json.dumps(message), "not json")
-    assert queued_keys(ledger.redis, "docproc") == {"abc123"}
+    assert queued_keys(ledger.redis, "docproc") == {"abc123", "def456"}
+
+
+def test_batches_are_single_when_few_and_up_to_eight_when_many() -> None:
+    from docproc.intake import batch_sizes
+
+    assert batch_sizes(1) == [1]
+    assert batch_sizes(3) == [1, 1, 1]
+    assert batch_sizes(8) == [2, 2, 2, 2]
+    assert batch_sizes(100) == [8] * 12 + [4]
+
+
+def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    config = tmp_path / "docproc.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    settings = load_settings(config, environ={})
+    sent: list[list[Job]] = []
+    failures = iter([True, False, False, False, False])
+
+    def send(jobs: list[Job]) -> None:
+        if next(failures):
+            raise ConnectionError("broker away")
+        sent.append(jobs)
+
+    intake = Intake(settings, ledger, send)
+    for number in range(4):
+        intake(_claimed(tmp_path, f"{number:02d}-tok", f"file {number}".encode()))
+    with pytest.raises(ConnectionError):
+        intake.flush()
+    assert len(intake.pending) == 4
+    intake.flush()
+    keys = [job["key"] for batch in sent for job in batch]
+    assert len(keys) == len(set(keys)) == 4 and intake.pending == []
+    assert ledger.counts()["queued"] == 4
