@@ -26,7 +26,7 @@ log = logging.getLogger("docproc.intake")
 # Enough claims to make one ledger round trip and one publish worth a short wait.
 MAX_PENDING = 64
 # Documents per task: more saves hops, fewer keeps both cores busy on a short burst.
-MAX_PER_TASK = 8
+MAX_PER_TASK = 16
 
 
 def batch_sizes(count: int, max_per_task: int = MAX_PER_TASK) -> list[int]:

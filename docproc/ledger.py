@@ -179,7 +179,37 @@ class Ledger:
 
     def heartbeat(self, node: str, held: list[str], ttl: float) -> None:
         """Say that a worker node is alive and which documents it holds."""
-        self.redis.set(f"{PREFIX}node:{node}", json.dumps(held), px=int(ttl * 1000))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(f"{PREFIX}node:{node}", json.dumps(held), px=int(ttl * 1000))
+        pipe.sadd(f"{PREFIX}nodes", node)
+        pipe.execute()
+
+    def vanished_nodes(self) -> set[str]:
+        """Return the worker nodes that beat once and beat no longer."""
+        known = self.redis.smembers(f"{PREFIX}nodes")
+        if not known:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for node in known:
+            pipe.exists(f"{PREFIX}node:{node}")
+        return {node for node, alive in zip(known, pipe.execute(), strict=True) if not alive}
+
+    def forget_nodes(self, nodes: set[str]) -> None:
+        """Stop remembering worker nodes whose documents were taken care of."""
+        if nodes:
+            self.redis.srem(f"{PREFIX}nodes", *nodes)
+
+    def server_run_id(self) -> str:
+        """Return the id of the Redis server's current run: it changes when it restarts."""
+        return str(self.redis.info("server").get("run_id", ""))
+
+    def note(self, name: str, value: str | None = None) -> str | None:
+        """Read a small piece of bookkeeping, or write it when a value is given."""
+        if value is not None:
+            self.redis.hset(f"{PREFIX}notes", name, value)
+            return value
+        found = self.redis.hget(f"{PREFIX}notes", name)
+        return None if found is None else str(found)
 
     def held_by_live_nodes(self) -> dict[str, str]:
         """Return {document key: node} for every document a live worker node holds."""

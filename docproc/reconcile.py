@@ -28,10 +28,14 @@ RECONCILE_SECONDS = 3.0
 # A document whose record changed this recently is on its way; leave it alone.
 QUIET_SECONDS = 4.0
 # Without a view of the queue (AMQP, whose broker redelivers a dead consumer's tasks itself),
-# only documents quiet for this long are suspected.
+# only running documents quiet for this long are suspected.
 BLIND_QUIET_SECONDS = 120.0
 # A suspect must still look orphaned this long later (a heartbeat may lag by one period).
 CONFIRM_SECONDS = 2.5
+# Full passes read every unfinished document, which costs seconds at a backlog of 100,000.
+# They run when a worker node vanished, the broker restarted, a pass found suspects, or
+# this long after the last one (a hard time limit ends a task without any of those signs).
+FULL_PASS_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,34 @@ class Reconciler:
         self.give_up = give_up
         self.max_recoveries = max_recoveries
 
+    def due(self, now: float) -> str | None:
+        """Return why a full pass is due now, or None."""
+        if self.ledger.vanished_nodes():
+            return "a worker node stopped beating"
+        if self.ledger.note("server_run_id") != self.ledger.server_run_id():
+            return "the broker restarted"
+        if self.ledger.suspects():
+            return "documents look orphaned"
+        if now - float(self.ledger.note("last_full_pass") or 0) > FULL_PASS_SECONDS:
+            return "the periodic check"
+        return None
+
+    def run_if_due(self, queued: Callable[[], set[str] | None], now: float | None = None
+                   ) -> Outcome | None:
+        """Run a full pass when one is due; queued gives the keys waiting in the queue."""
+        now = time.time() if now is None else now
+        reason = self.due(now)
+        if reason is None:
+            return None
+        log.debug("reconciling: %s", reason)
+        vanished = self.ledger.vanished_nodes()
+        run_id = self.ledger.server_run_id()
+        outcome = self.run_once(queued(), now)
+        self.ledger.forget_nodes(vanished)
+        self.ledger.note("server_run_id", run_id)
+        self.ledger.note("last_full_pass", str(now))
+        return outcome
+
     def run_once(self, queued: set[str] | None, now: float | None = None) -> Outcome:
         """Run one pass; queued is None when the queue cannot be seen."""
         now = time.time() if now is None else now
@@ -87,6 +119,8 @@ class Reconciler:
         outcome = Outcome([], [])
         for record in self.ledger.active():
             key = record["key"]
+            if queued is None and record.get("status") == "queued":
+                continue  # it may be waiting in a queue we cannot see
             if (key in held or (queued is not None and key in queued)
                     or now - record.get("updated_ts", now) < quiet):
                 if key in suspects:

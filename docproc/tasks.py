@@ -82,7 +82,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,
-        "worker_prefetch_multiplier": 1,
+        "worker_prefetch_multiplier": 4,
         "task_time_limit": workers.task_time_limit,
         "task_soft_time_limit": workers.task_soft_time_limit,
         "worker_max_memory_per_child": workers.max_memory_per_child_mb * 1024,
@@ -289,9 +289,18 @@ def reconcile_task(self: Task) -> dict[str, list[str]]:
     settings = app.settings
     if not app.ledger.lock("reconcile", RECONCILE_SECONDS * 0.9):
         return {"resent": [], "failed": []}
-    queued = None if settings.broker.startswith("amqp") else queued_keys(app.ledger.redis, QUEUE)
+    def queued() -> set[str] | None:
+        if not settings.broker.startswith("amqp"):
+            return queued_keys(app.ledger.redis, QUEUE)
+        # RabbitMQ cannot list its queue; an empty one at least says that nothing waits.
+        with app.connection_for_write() as connection:
+            _, waiting, _ = connection.default_channel.queue_declare(QUEUE, passive=True)
+        return set() if waiting == 0 else None
+
     reconciler = Reconciler(app.ledger, app.intake.resend, _give_up, settings.workers.max_retries)
-    outcome = reconciler.run_once(queued)
+    outcome = reconciler.run_if_due(queued)
+    if outcome is None:
+        return {"resent": [], "failed": []}
     return {"resent": outcome.resent, "failed": outcome.failed}
 
 

@@ -16,6 +16,7 @@ from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler, queued
 from docproc.settings import load_settings
 from docproc.stages import Job
 from docproc.watcher import Claimed
+from tests.conftest import wait_until
 
 
 @pytest.fixture
@@ -90,13 +91,13 @@ def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> N
     assert queued_keys(ledger.redis, "docproc") == {"abc123", "def456"}
 
 
-def test_batches_are_single_when_few_and_up_to_eight_when_many() -> None:
+def test_batches_are_single_when_few_and_larger_when_many() -> None:
     from docproc.intake import batch_sizes
 
     assert batch_sizes(1) == [1]
     assert batch_sizes(3) == [1, 1, 1]
     assert batch_sizes(8) == [2, 2, 2, 2]
-    assert batch_sizes(100) == [8] * 12 + [4]
+    assert batch_sizes(100, max_per_task=8) == [8] * 12 + [4]
 
 
 def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
@@ -123,3 +124,17 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
     keys = [job["key"] for batch in sent for job in batch]
     assert len(keys) == len(set(keys)) == 4 and intake.pending == []
     assert ledger.counts()["queued"] == 4
+
+
+def test_full_passes_run_only_when_something_calls_for_them(ledger: Ledger) -> None:
+    reconciler = Reconciler(ledger, lambda r: None, lambda r, why: None, max_recoveries=1)
+    now = time.time()
+    assert reconciler.due(now) == "the broker restarted"  # never reconciled before
+    reconciler.run_if_due(lambda: set(), now)
+    assert reconciler.due(now + 1) is None
+    ledger.heartbeat("worker1@host/7", [], ttl=0.05)
+    wait_until(lambda: ledger.vanished_nodes(), 5, message="the node to vanish")
+    assert reconciler.due(now + 2) == "a worker node stopped beating"
+    reconciler.run_if_due(lambda: set(), now + 2)
+    assert reconciler.due(now + 3) is None
+    assert reconciler.due(now + 100) == "the periodic check"
