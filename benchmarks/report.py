@@ -1,0 +1,225 @@
+"""Turn the figures into a short text table, a markdown table and a JSON file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Row = list[str]
+
+
+@dataclass
+class Table:
+    """A titled table of text cells, rendered as aligned text or markdown."""
+
+    title: str
+    headers: Row
+    rows: list[Row] = field(default_factory=list)
+
+    def text(self) -> str:
+        """Return the table as aligned plain text."""
+        widths = [max(len(r[i]) for r in [self.headers, *self.rows])
+                  for i in range(len(self.headers))]
+        line = "  ".join
+        lines = [self.title, "  " + line(h.ljust(w) for h, w in zip(self.headers, widths,
+                                                                     strict=True))]
+        for row in self.rows:
+            cells = [row[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(row[1:], widths[1:],
+                                                                             strict=True))]
+            lines.append("  " + line(cells))
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        """Return the table as GitHub markdown."""
+        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
+                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.headers)))
+                 + "|"]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """Return a number as short text, or '-' when it is missing."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _part(results: dict[str, Any], name: str) -> dict[str, Any]:
+    part = results.get(name)
+    return part if isinstance(part, dict) and "error" not in part else {}
+
+
+def throughput_table(results: dict[str, Any]) -> Table:
+    """Return docs/s of limit, inproc and burst and their ratios."""
+    table = Table("Throughput (same corpus, 2 cores; best of the rounds)",
+                  ["measure", "docs", "seconds", "docs/s", "all rounds", "CPU ms/doc", "target"])
+    limit, inproc, burst = (_part(results, n) for n in ("limit", "inproc", "burst"))
+    rows = (("limit (reference_limit.py)", limit, "seconds", "docs_per_s"),
+            ("inproc (docproc process, work)", inproc, "work_seconds", "docs_per_s"),
+            ("inproc (wall, with start-up)", inproc, "wall_seconds", "docs_per_s_wall"),
+            ("burst (docproc up)", burst, "seconds", "docs_per_s"))
+    for label, part, seconds, rate in rows:
+        rounds = " ".join(fmt(v) for v in part.get("runs_docs_per_s", [])) if rate == (
+            "docs_per_s") else ""
+        table.rows.append([label, fmt(part.get("docs")), fmt(part.get(seconds), 2),
+                           fmt(part.get(rate)), rounds, fmt(part.get("cpu_ms_per_doc")), ""])
+    ratios = results.get("ratios", {})
+    for name, target in (("burst/inproc", ">= 0.9"), ("burst/limit", ">= 0.6"),
+                         ("inproc/limit", "")):
+        table.rows.append([name, "", "", fmt(ratios.get(name), 2), "", "", target])
+    return table
+
+
+def latency_table(results: dict[str, Any]) -> Table:
+    """Return drop->report latencies per watcher mode."""
+    table = Table("Latency drop -> report.json, idle docproc up (ms)",
+                  ["watcher mode", "drops", "p50", "p95", "max", "target"])
+    for name, target in (("latency_events", "p50 <= 150, p95 <= 500"), ("latency_polling", "")):
+        part = _part(results, name)
+        lat = part.get("latency_ms", {})
+        table.rows.append([name.removeprefix("latency_"), fmt(part.get("drops")),
+                           fmt(lat.get("p50")), fmt(lat.get("p95")), fmt(lat.get("max")), target])
+    return table
+
+
+def scale_table(results: dict[str, Any]) -> Table:
+    """Return the watcher's claim figures at scale."""
+    table = Table("Watcher at scale (broker, no worker)",
+                  ["case", "files", "claimed", "seconds", "claims/s", "inbox left",
+                   "peak RSS MB", "target"])
+    for name, target in (("scale_startup", "<= 60 s, < 300 MB"), ("scale_burst", "all claimed")):
+        part = _part(results, name)
+        table.rows.append([name, fmt(part.get("files")), fmt(part.get("recorded")),
+                           fmt(part.get("seconds")), fmt(part.get("claims_per_s")),
+                           fmt(part.get("inbox_left")), fmt(part.get("watcher_peak_rss_mb")),
+                           target])
+    return table
+
+
+def backlog_table(results: dict[str, Any]) -> Table:
+    """Return how long status and reconciler reads take at the start-up backlog."""
+    part = _part(results, "scale_startup")
+    queries = part.get("backlog_queries", {})
+    table = Table(f"Reads at a backlog of {fmt(part.get('recorded'))} queued documents (ms)",
+                  ["read", "ms", "who makes it"])
+    who = {"ledger_counts_ms": "docproc status, /api/stats",
+           "ledger_active_ms": "reconciler, every 3 s",
+           "reconcile_queued_keys_ms": "reconciler, every 3 s"}
+    for name, value in queries.items():
+        table.rows.append([name.removesuffix("_ms"), fmt(value), who.get(name, "")])
+    return table
+
+
+def stages_table(results: dict[str, Any]) -> Table:
+    """Return per-stage timings of the burst's and inproc's reports."""
+    table = Table("Per-stage timings_ms from report.json (burst vs inproc)",
+                  ["timing", "burst p50", "burst p95", "burst sum s", "inproc p50",
+                   "inproc p95", "inproc sum s"])
+    burst = _part(results, "burst").get("stages_ms", {})
+    inproc = _part(results, "inproc").get("stages_ms", {})
+    for name in ("wait", "detect", "extract", "analyze", "thumbnail", "total"):
+        b, i = burst.get(name, {}), inproc.get(name, {})
+        table.rows.append([name, fmt(b.get("p50")), fmt(b.get("p95")), _seconds(b.get("sum")),
+                           fmt(i.get("p50")), fmt(i.get("p95")), _seconds(i.get("sum"))])
+    return table
+
+
+def _seconds(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f}"
+
+
+def hops_table(results: dict[str, Any]) -> Table:
+    """Return the ledger's gaps between stages in the burst and in idle latency runs."""
+    table = Table("Hops between stages from the ledger (ms)",
+                  ["hop", "burst p50", "burst p95", "idle events p50", "idle events p95"])
+    burst = _part(results, "burst").get("ledger_ms", {}).get("hops", {})
+    idle = _part(results, "latency_events").get("ledger_ms", {}).get("hops", {})
+    for name in dict.fromkeys([*burst, *idle]):
+        b, i = burst.get(name, {}), idle.get(name, {})
+        table.rows.append([name, fmt(b.get("p50")), fmt(b.get("p95")), fmt(i.get("p50")),
+                           fmt(i.get("p95"))])
+    return table
+
+
+def breakdown_table(results: dict[str, Any]) -> Table:
+    """Return the burst's timeline and how its worker CPU splits into stage work and overhead."""
+    burst = _part(results, "burst")
+    timeline, derived = burst.get("timeline_s", {}), burst.get("derived", {})
+    table = Table("Burst breakdown", ["figure", "value"])
+    rows = [
+        ("first doc recorded by the watcher (s after first drop)", timeline.get("first_recorded")),
+        ("last doc recorded by the watcher (s)", timeline.get("last_recorded")),
+        ("first doc finished (s)", timeline.get("first_finished")),
+        ("last doc finished (s)", timeline.get("last_finished")),
+        ("stage work per doc (ms, sum of timings_ms stages)", derived.get("stage_work_ms_per_doc")),
+        ("worker CPU per doc (ms, main + children)", derived.get("worker_cpu_ms_per_doc")),
+        ("worker CPU per doc outside stages (ms)", derived.get("worker_overhead_ms_per_doc")),
+        ("stage work / (wall x cores)", derived.get("stage_work_share_of_capacity")),
+    ]
+    table.rows = [[label, fmt(value, 3 if isinstance(value, float) and value < 10 else 1)]
+                  for label, value in rows]
+    return table
+
+
+def cpu_table(results: dict[str, Any]) -> Table:
+    """Return the CPU seconds each supervisord program spent during the burst."""
+    burst = _part(results, "burst")
+    table = Table(f"CPU seconds per program during the burst ({fmt(burst.get('seconds'), 2)} s "
+                  "wall x 2 cores)", ["program", "cpu s", "processes", "peak RSS MB (sum)"])
+    programs = burst.get("programs_at_end", {})
+    for name, cpu in sorted(burst.get("cpu_s_during_burst", {}).items(), key=lambda kv: -kv[1]):
+        figures = programs.get(name, {})
+        table.rows.append([name, fmt(cpu, 2), fmt(figures.get("processes")),
+                           fmt(figures.get("peak_rss_mb"))])
+    table.rows.append(["(benchmark poller)", fmt(burst.get("benchmark_cpu_s"), 2), "1", ""])
+    return table
+
+
+def tables(results: dict[str, Any]) -> list[Table]:
+    """Return every table of the results."""
+    return [throughput_table(results), latency_table(results), scale_table(results),
+            backlog_table(results), stages_table(results), hops_table(results),
+            breakdown_table(results), cpu_table(results)]
+
+
+def errors(results: dict[str, Any]) -> list[str]:
+    """Return one line per part that failed."""
+    return [f"{name}: {part['error']}" for name, part in results.items()
+            if isinstance(part, dict) and "error" in part]
+
+
+def render_text(results: dict[str, Any]) -> str:
+    """Return the whole report as plain text."""
+    meta = results["meta"]
+    head = (f"docproc benchmarks {meta['started_at']}  {meta['size']}: {meta['corpus']}  "
+            f"({meta['cpus']} CPUs, commit {meta['commit']}, {meta['duration_s']:.0f} s)")
+    body = "\n\n".join(t.text() for t in tables(results))
+    failed = "\n".join(f"FAILED {line}" for line in errors(results))
+    return "\n\n".join(part for part in (head, body, failed) if part)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """Return the whole report as markdown."""
+    meta = results["meta"]
+    head = (f"# docproc benchmarks\n\n{meta['started_at']}, {meta['size']} run: "
+            f"{meta['corpus']}; {meta['cpus']} CPUs; commit `{meta['commit']}`; "
+            f"took {meta['duration_s']:.0f} s.")
+    body = "\n\n".join(t.markdown() for t in tables(results))
+    failed = "\n".join(f"- **failed** {line}" for line in errors(results))
+    return "\n\n".join(part for part in (head, body, failed) if part) + "\n"
+
+
+def write_outputs(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
+    """Write latest.json and latest.md into folder; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = folder / "latest.json", folder / "latest.md"
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    md_path.write_text(render_markdown(results))
+    return json_path, md_path
