@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import logging
 import os
@@ -177,23 +178,36 @@ def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
-    from docproc.broker import broker_problem, redis_client
-    from docproc.ledger import Ledger
-    from docproc.status_api import online_workers
+    from docproc.console import status
 
-    problem = broker_problem(settings)
-    if problem is not None:
-        print(f"docproc status: {problem}", file=sys.stderr)
-        return EXIT_FAILURE
-    counts = Ledger(redis_client(settings)).counts()
-    workers = online_workers(settings)
-    if args.json:
-        print(json.dumps({"counts": counts, "workers": workers}, indent=2))
-    else:
-        for state, count in counts.items():
-            print(f"{state:<10} {count:>8}")
-        print(f"workers    {', '.join(workers) or 'none online'}")
-    return EXIT_OK
+    return status(settings, as_json=args.json)
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.console import ingest
+
+    return ingest(settings, args.paths, wait=args.wait)
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.console import retry
+
+    if not args.ids and not args.all_failed:
+        print("docproc retry: name document ids, or --all-failed", file=sys.stderr)
+        return EXIT_USAGE
+    return retry(settings, args.ids, all_failed=args.all_failed)
+
+
+def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.daily import report_command
+
+    return report_command(settings, args.date)
+
+
+def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.retention import purge_command
+
+    return purge_command(settings, dry_run=args.dry_run)
 
 
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
@@ -202,6 +216,13 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(f"{settings.config_file}: ok")
     return EXIT_OK
+
+
+def _day(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,8 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     process.add_argument("--outbox", type=Path, help="write here instead of the configured outbox")
     process.add_argument("--jobs", type=int, default=1, help="processes to use (default 1)")
-    status = commands.add_parser("status", help="counts per state and workers online")
+    status = commands.add_parser("status", help="counts per state, queues, workers, failures")
     status.add_argument("--json", action="store_true")
+    ingest = commands.add_parser("ingest", help="copy files or folders into the inbox")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--wait", action="store_true", help="show progress until all are done")
+    retry = commands.add_parser("retry", help="send failed documents through the pipeline again")
+    retry.add_argument("ids", nargs="*", metavar="ID")
+    retry.add_argument("--all-failed", action="store_true")
+    report = commands.add_parser("report", help="build the daily report now")
+    report.add_argument("--date", type=_day, help="YYYY-MM-DD (default: yesterday, local time)")
+    purge = commands.add_parser("purge", help="apply retention now")
+    purge.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
     config = commands.add_parser("config", help="check or show the configuration")
     config.add_argument("action", choices=["check", "show"])
     return parser
@@ -232,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "up": cmd_up, "broker": cmd_broker, "watch": cmd_watch, "worker": cmd_worker,
     "beat": cmd_beat, "api": cmd_api, "process": cmd_process, "status": cmd_status,
+    "ingest": cmd_ingest, "retry": cmd_retry, "report": cmd_report, "purge": cmd_purge,
     "config": cmd_config,
 }
 

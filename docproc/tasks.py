@@ -67,7 +67,8 @@ class DocprocCelery(Celery):
         return Intake(self.settings, self.ledger, submit)
 
 
-app = DocprocCelery("docproc", set_as_current=True)
+# Modules whose tasks the worker registers besides the stage tasks here.
+app = DocprocCelery("docproc", set_as_current=True, include=["docproc.daily", "docproc.retention"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
