@@ -83,6 +83,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_ignore_result": True,
+        # Safe with late acks: heartbeats list reserved tasks too, so a dead worker's
+        # prefetched documents are recovered like its running ones.
         "worker_prefetch_multiplier": 4,
         "task_time_limit": workers.task_time_limit,
         "task_soft_time_limit": workers.task_soft_time_limit,
