@@ -25,6 +25,8 @@ log = logging.getLogger("docproc.intake")
 
 # Enough claims to make one ledger round trip and one publish worth a short wait.
 MAX_PENDING = 64
+# Under a burst, claims go out at least this often, so workers start at once and stay fed.
+FLUSH_SECONDS = 0.05
 # Documents per task: more saves hops, fewer keeps both cores busy on a short burst.
 MAX_PER_TASK = 16
 
@@ -46,12 +48,14 @@ class Intake:
         self.send = send
         self.pending: list[Claimed] = []
         self._lock = threading.RLock()
+        self._flushed_at = float("-inf")
 
     def __call__(self, claimed: Claimed) -> None:
         """Take a claimed file; send the pending ones when there are many."""
         with self._lock:
             self.pending.append(claimed)
-            if len(self.pending) >= MAX_PENDING:
+            if (len(self.pending) >= MAX_PENDING
+                    or time.monotonic() - self._flushed_at >= FLUSH_SECONDS):
                 self.flush()
 
     def flush(self) -> None:
@@ -63,6 +67,7 @@ class Intake:
         with self._lock:
             if not self.pending:
                 return
+            self._flushed_at = time.monotonic()
             claims = list(self.pending)
             receipts = self.ledger.record_many(claims)
             jobs = [self._job(claimed, receipt)

@@ -62,8 +62,8 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 # A claim batch yields after this long so that new events and can_claim() are looked at.
 BATCH_SECONDS = 0.2
-# Quiet time after a close-after-write (or a rename into place) before the claim: shutil.copy,
-# copy2 and install(1) set mode and times by path just after closing the file.
+# Quiet time after a close-after-write before the claim: shutil.copy, copy2 and install(1) set
+# mode and times by path just after closing the file. A rename into place needs none.
 CLOSE_QUIET_SECONDS = 0.05
 # watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
 # later events; each claim is such a move. The kernel queues a rename's two halves together.
@@ -352,13 +352,14 @@ def spooled_claim(spool_dir: Path, token: str) -> Claimed | None:
 class _Candidate:
     """What the claim loop remembers about a file that may not be complete yet."""
 
-    __slots__ = ("closed", "deadline", "mtime_ns", "since", "size")
+    __slots__ = ("closed", "deadline", "mtime_ns", "renamed_in", "since", "size")
 
     def __init__(self, since: float, size: int = -1, mtime_ns: int = -1) -> None:
         self.size = size
         self.mtime_ns = mtime_ns
         self.since = since  # when the file was last seen changing, or was closed
         self.closed = False  # closed after writing, or renamed into place, since its last write
+        self.renamed_in = False  # renamed into place: its writer finished before the rename
         self.deadline = 0.0  # the one live heap entry for this file
 
 
@@ -634,6 +635,8 @@ class InboxWatcher:
         if cand.size == 0:
             grace = self.settings.empty_grace_seconds
             return grace if cand.closed else max(grace, self.settings.settle_seconds)
+        if cand.renamed_in:
+            return 0.0
         return CLOSE_QUIET_SECONDS if cand.closed else self.settings.settle_seconds
 
     def _schedule(self, path: str, cand: _Candidate, when: float) -> None:
@@ -666,13 +669,13 @@ class InboxWatcher:
                 # Look at it now: the first observation of its size and mtime.
                 self._schedule(path, cand, now)
             if kind == _TOUCH:
-                cand.since, cand.closed = now, False
+                cand.since, cand.closed, cand.renamed_in = now, False, False
             elif kind == _ATTRIB:
                 cand.since = now
             elif kind in (_CLOSED, _MOVED_IN):
-                cand.since, cand.closed = now, True
+                cand.since, cand.closed, cand.renamed_in = now, True, kind == _MOVED_IN
                 # The size known here may be stale; the check reschedules an empty file.
-                self._schedule(path, cand, now + CLOSE_QUIET_SECONDS)
+                self._schedule(path, cand, now + self._required(cand))
         return rescan
 
     def _scan(self, root: str) -> None:

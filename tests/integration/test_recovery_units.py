@@ -115,10 +115,10 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
         sent.append(jobs)
 
     intake = Intake(settings, ledger, send)
-    for number in range(4):
-        intake(_claimed(tmp_path, f"{number:02d}-tok", f"file {number}".encode()))
     with pytest.raises(ConnectionError):
-        intake.flush()
+        intake(_claimed(tmp_path, "00-tok", b"file 0"))  # the first claim after a pause goes out
+    for number in range(1, 4):
+        intake(_claimed(tmp_path, f"{number:02d}-tok", f"file {number}".encode()))
     assert len(intake.pending) == 4
     intake.flush()
     keys = [job["key"] for batch in sent for job in batch]
