@@ -156,7 +156,8 @@ def measure_startup_claim(work: Path, n: int) -> dict[str, Any]:
         result["backlog_queries"] = backlog_queries(book)
     shutil.rmtree(site.root, ignore_errors=True)
     result["note"] = ("seconds from starting `docproc watch` (broker already up, no worker) "
-                      "until the ledger holds every file; each is claimed and enqueued then")
+                      "until the ledger holds every file; each is claimed and enqueued then; "
+                      "CPU seconds are the processes' lifetime totals, start-up included")
     return result
 
 
@@ -170,12 +171,15 @@ def measure_burst_claim(work: Path, n: int) -> dict[str, Any]:
         with running(site, "watch") as watcher:
             wait_for_log(watcher, "watching", 60)
             time.sleep(1.0)  # the start-up scan of the empty inbox
+            watcher_cpu, broker_cpu = _cpu(watcher) or 0.0, _cpu(broker) or 0.0
             started = time.perf_counter()
             for entry in sorted(os.scandir(staging), key=lambda e: e.name):
                 os.rename(entry.path, site.inbox / entry.name)
             dropped = time.perf_counter() - started
             claimed = wait_claimed(book, watcher, n, started)
             result = _outcome(site, watcher, broker, claimed, n)
+            result["watcher_cpu_s_during_burst"] = round((_cpu(watcher) or 0.0) - watcher_cpu, 2)
+            result["broker_cpu_s_during_burst"] = round((_cpu(broker) or 0.0) - broker_cpu, 2)
     shutil.rmtree(site.root, ignore_errors=True)
     result["drop_seconds"] = round(dropped, 3)
     result["note"] = ("files renamed into the inbox root in one burst; claimed = recorded in "

@@ -247,5 +247,7 @@ def ledger_intervals(records: list[dict[str, Any]]) -> dict[str, Any]:
         "hops": {name: summary(values) for name, values in hops.items()},
         "stage_spans": {name: summary(values) for name, values in spans.items()},
         "note": "from the ledger's per-stage timestamps (ms resolution); a hop is the gap "
-                "between one stage's end and the next one's start: queueing plus task overhead",
+                "between one stage's end and the next one's start: queueing plus task overhead; "
+                "when a task carries a batch, every document's stage starts with the batch, so "
+                "spans include waiting for batch-mates",
     }
