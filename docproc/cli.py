@@ -97,6 +97,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
     from docproc.intake import Intake
     from docproc.ledger import Ledger
+    from docproc.metrics import publish_watcher_stats
     from docproc.tasks import configure, submit
     from docproc.watcher import InboxWatcher, recover_spool
 
@@ -112,6 +113,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
         can_claim=BrokerCheck(settings), on_batch_end=intake.flush,
     )
     threading.Thread(target=_sweep_spool, args=(intake, settings, stop), daemon=True).start()
+    publish_watcher_stats(watcher, settings, stop)
     watcher.run(stop)
     return EXIT_OK
 
@@ -143,14 +145,17 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.beat import RENEW_SECONDS
     from docproc.broker import wait_for_broker
     from docproc.tasks import configure
 
     _prepare_state(settings)
     app = configure(settings)
     wait_for_broker(settings)
-    schedule = settings.state_dir / "celerybeat-schedule"
-    app.start(["beat", "--loglevel", "INFO", "--schedule", str(schedule)])
+    # Any number of Beats may run: the one holding the lock in Redis sends, the others stand
+    # by; last runs live in Redis too, so the schedule needs no file.
+    app.start(["beat", "--loglevel", "INFO", "--scheduler", "docproc.beat:LeaderScheduler",
+               "--max-interval", str(int(RENEW_SECONDS))])
     return EXIT_OK
 
 

@@ -1,42 +1,479 @@
-"""Commands for people: status, ingest, retry (issue #5 completes them)."""
+"""Commands for people: status, ingest and retry, with tables, progress bars and summaries."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import secrets
+import shutil
 import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TextIO
 
 from docproc.settings import Settings
 
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+FINISHED = frozenset({"done", "failed", "duplicate", "retried"})
+POLL_SECONDS = 0.5
+# A terminal's progress line is redrawn at most this often.
+REDRAW_SECONDS = 0.1
+# Without a terminal, a progress line is printed at most this often.
+PLAIN_PROGRESS_SECONDS = 5.0
+COPY_CHUNK = 1 << 20
 
-def status(settings: Settings, as_json: bool) -> int:
-    """Print counts per state and the workers online; return the exit status."""
+
+# Output helpers.
+
+class Progress:
+    """A one-line progress bar on a terminal; occasional plain lines otherwise."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._shown = ""
+        # Without a terminal, work that ends within a few seconds prints no progress at all.
+        self._printed_at = float("-inf") if self.tty else time.monotonic()
+
+    def update(self, done: float, total: float, text: str = "") -> None:
+        """Show how far the work is: done out of total, and a short note."""
+        fraction = 1.0 if total <= 0 else max(0.0, min(1.0, done / total))
+        if self.tty:
+            now = time.monotonic()
+            if fraction < 1 and now - self._printed_at < REDRAW_SECONDS:
+                return
+            self._printed_at = now
+            width = max(10, min(30, shutil.get_terminal_size().columns - len(text) - 30))
+            filled = round(fraction * width)
+            line = f"{self.label} [{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%} {text}"
+            if line != self._shown:
+                self.stream.write("\r\033[K" + line)
+                self.stream.flush()
+                self._shown = line
+        elif text != self._shown and time.monotonic() - self._printed_at >= PLAIN_PROGRESS_SECONDS:
+            self.stream.write(f"{self.label}: {fraction:.0%} {text}\n")
+            self.stream.flush()
+            self._shown, self._printed_at = text, time.monotonic()
+
+    def close(self) -> None:
+        """End the progress line."""
+        if self.tty and self._shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str], right: Sequence[int] = (),
+          indent: str = "  ") -> str:
+    """Return rows as aligned text columns under headers; columns in right align right."""
+    cells = [[str(header) for header in headers]] + [[_text(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                 for i, cell in enumerate(row)]
+        lines.append(indent + "  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:max(1, width - 1)] + "…"
+
+
+def human_bytes(count: float) -> str:
+    """Return a byte count as B, KB, MB or GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024 or unit == "GB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GB"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _ago(iso_time: str | None, now: float) -> str:
+    if not iso_time:
+        return "-"
+    from docproc.stats import parse_since
+
+    seconds = max(0.0, now - parse_since(iso_time))
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return iso_time[:10]
+
+
+def _connect(settings: Settings, command: str) -> Any:
+    """Return the ledger, or print why the broker does not answer and return None."""
     from docproc.broker import broker_problem, redis_client
     from docproc.ledger import Ledger
-    from docproc.status_api import online_workers
 
     problem = broker_problem(settings)
     if problem is not None:
-        print(f"docproc status: {problem}", file=sys.stderr)
-        return 1
-    counts = Ledger(redis_client(settings)).counts()
-    workers = online_workers(settings)
+        print(f"docproc {command}: {problem}\n  is docproc running? (docproc up)", file=sys.stderr)
+        return None
+    return Ledger(redis_client(settings))
+
+
+# docproc status
+
+def status(settings: Settings, as_json: bool) -> int:
+    """Print counts per state, throughput, queues, workers and recent failures."""
+    from docproc import stats
+
+    ledger = _connect(settings, "status")
+    if ledger is None:
+        return EXIT_FAILURE
+    snapshot = stats.collect(settings, ledger)
+    snapshot["failures"] = stats.failures(ledger, stats.ReportCache(settings), limit=10)
     if as_json:
-        print(json.dumps({"counts": counts, "workers": workers}, indent=2))
+        print(json.dumps(snapshot, indent=2))
     else:
-        for state, count in counts.items():
-            print(f"{state:<10} {count:>8}")
-        print(f"workers    {', '.join(workers) or 'none online'}")
-    return 0
+        print(render_status(settings, snapshot, time.time()))
+    return EXIT_OK
+
+
+def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> str:
+    """Return `docproc status` as text for a person."""
+    counts, rate = snapshot["counts"], snapshot["throughput"]
+    watcher, spool, oldest = snapshot["watcher"], snapshot["spool"], snapshot["oldest_unfinished"]
+    # On a terminal, long reasons are cut to its width; piped, they are printed whole.
+    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
+    out = [f"docproc   inbox {settings.inbox}   outbox {settings.outbox}", ""]
+    out.append(table([[state, f"{count:,}"] for state, count in counts.items()],
+                     ["STATE", "DOCUMENTS"], right=[1], indent=""))
+    out.append("")
+    queues = "   ".join(f"{queue} {'?' if depth is None else depth}"
+                        for queue, depth in snapshot["queues"].items())
+    inbox = (f"{watcher['backlog']} waiting in the inbox ({watcher['online']} watcher"
+             f"{'s' if watcher['online'] != 1 else ''} online)" if watcher["online"]
+             else "no watcher online: dropped files wait")
+    facts = [
+        ("finished", f"{rate['last_1m']} in the last minute   {rate['last_5m']} in 5 min   "
+                     f"{rate['last_15m']} in 15 min"),
+        ("queues", f"{queues}   (tasks waiting)"),
+        ("inbox", inbox),
+        ("spool", f"{spool['files']} claimed files, {human_bytes(spool['bytes'])}"),
+        ("oldest", "nothing unfinished" if oldest is None else
+         f"{oldest['key']} unfinished for {oldest['age_seconds']:.0f} s"),
+        ("workers", f"{len(snapshot['workers'])} online" if snapshot["workers"]
+         else "none online: nothing is processed"),
+    ]
+    out.extend(f"{name:<10}{value}" for name, value in facts)
+    out.extend(f"  {worker['name']}  holding {worker['holding']}" for worker in snapshot["workers"])
+    timed = [(stage, t) for stage, t in snapshot["stages"].items() if t["count"]]
+    if timed:
+        out.append("")
+        out.append(table([[stage, f"{t['count']:,}", _ms(t["p50_ms"]), _ms(t["p95_ms"]),
+                           _ms(t["mean_ms"])] for stage, t in timed],
+                         ["STAGE", "DOCUMENTS", "P50", "P95", "MEAN"], right=[1, 2, 3, 4],
+                         indent=""))
+    failures = snapshot.get("failures") or []
+    if failures:
+        out.append("")
+        out.append(f"Recent failures ({counts.get('failed', len(failures)):,} failed in all)")
+        out.extend(failure_lines([(doc["key"], doc["relpath"], _ago(doc.get("finished_at"), now),
+                                   doc.get("error"), doc.get("error_type")) for doc in failures],
+                                 width))
+        out.append("Send them again with: docproc retry KEY...   or   docproc retry --all-failed")
+    return "\n".join(out)
+
+
+def failure_lines(
+    failures: Sequence[tuple[str, str, str, dict[str, Any] | None, str | None]], width: int
+) -> list[str]:
+    """Return two lines per failure: key, file and when; then its type and reason, indented."""
+    lines = []
+    for key, relpath, when, error, error_type in failures:
+        error = error or {}
+        reason = f"{error.get('type') or error_type or 'failed'}: {error.get('message') or ''}"
+        lines.append(_clip(f"  {key}  {relpath}" + (f"  ({when})" if when else ""), width))
+        lines.append(_clip(f"      {reason.rstrip(': ')}", width))
+    return lines
+
+
+# docproc ingest
+
+@dataclass
+class Planned:
+    """A file to copy into the inbox and follow through the pipeline."""
+
+    source: Path
+    relpath: str
+    bytes: int
+    sha256: str = ""
+    key: str | None = None
+    status: str = "copied"
+    stage: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_ingest(
+    settings: Settings, paths: Sequence[Path]
+) -> tuple[list[Planned], list[str]]:
+    """Return the files to copy with their paths in the inbox, and warnings about the rest."""
+    from docproc.watcher import is_ignored
+
+    inbox = settings.inbox.resolve()
+    planned: list[Planned] = []
+    warnings: list[str] = []
+    for path in paths:
+        real = path.resolve()
+        if real == inbox or real.is_relative_to(inbox):
+            warnings.append(f"{path} is in the inbox already")
+            continue
+        for source, relpath in _walk(path):
+            if is_ignored(relpath, settings.watcher.ignore):
+                warnings.append(f"{source}: skipped, the watcher ignores such names "
+                                "(watcher.ignore)")
+                continue
+            try:
+                size = source.stat().st_size
+            except OSError as exc:
+                warnings.append(f"{source}: cannot read it: {exc.strerror or exc}")
+                continue
+            planned.append(Planned(source, relpath, size))
+    return planned, warnings
+
+
+def _walk(path: Path) -> Iterator[tuple[Path, str]]:
+    """Yield each regular file under path and its relative path in the inbox."""
+    if not path.is_dir():
+        if path.is_file():
+            yield path, path.name
+        return
+    base = path.resolve().name or "ingested"
+    for folder, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            source = Path(folder) / name
+            if source.is_file():
+                relative = source.relative_to(path).as_posix()
+                yield source, f"{base}/{relative}"
+
+
+def _free_target(inbox: Path, relpath: str, taken: set[str]) -> str:
+    """Return relpath, or a variant of it, that names nothing in the inbox yet."""
+    folder, _, name = relpath.rpartition("/")
+    stem, suffix = os.path.splitext(name)
+    candidate, number = relpath, 1
+    while candidate in taken or os.path.lexists(inbox / candidate):
+        number += 1
+        name = f"{stem} ({number}){suffix}"
+        candidate = f"{folder}/{name}" if folder else name
+    taken.add(candidate)
+    return candidate
+
+
+def copy_into_inbox(settings: Settings, planned: list[Planned], progress: Progress) -> None:
+    """Copy each planned file into the inbox whole (temporary name, then rename), hashing it."""
+    inbox = settings.inbox
+    total = sum(item.bytes for item in planned) or 1
+    copied = 0
+    taken: set[str] = set()
+    for index, item in enumerate(planned, 1):
+        item.relpath = _free_target(inbox, item.relpath, taken)
+        target = inbox / item.relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Hidden and *.part: the watcher ignores the file until it is renamed into place.
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.docproc-ingest.part"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with item.source.open("rb") as reader, temp.open("wb") as writer:
+                while chunk := reader.read(COPY_CHUNK):
+                    writer.write(chunk)
+                    digest.update(chunk)
+                    size += len(chunk)
+                    progress.update(copied + size, total, f"{index}/{len(planned)} files")
+            shutil.copystat(item.source, temp)
+            # The watcher may claim the file the moment it has its name: touch it no more.
+            os.rename(temp, target)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        copied += size
+        item.sha256, item.bytes = digest.hexdigest(), size
 
 
 def ingest(settings: Settings, paths: list[Path], wait: bool) -> int:
-    """Copy files into the inbox (not built yet)."""
-    print("docproc ingest: not built yet", file=sys.stderr)
-    return 1
+    """Copy files and folders into the inbox; with wait, follow them until all are finished."""
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        print(f"docproc ingest: no such file or folder: {missing[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    planned, warnings = plan_ingest(settings, paths)
+    for warning in warnings:
+        print(f"docproc ingest: {warning}", file=sys.stderr)
+    if not planned:
+        print("docproc ingest: nothing to copy", file=sys.stderr)
+        return EXIT_FAILURE
+    ledger = _connect(settings, "ingest") if wait else None
+    if wait and ledger is None:
+        return EXIT_FAILURE
+    started = time.time()
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    progress = Progress("copying")
+    try:
+        copy_into_inbox(settings, planned, progress)
+    except OSError as exc:
+        progress.close()
+        print(f"docproc ingest: cannot copy into {settings.inbox}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    progress.close()
+    total_bytes = sum(item.bytes for item in planned)
+    print(f"copied {len(planned)} file{'s' if len(planned) != 1 else ''} "
+          f"({human_bytes(total_bytes)}) into {settings.inbox}")
+    if not wait:
+        return EXIT_OK
+    try:
+        follow(settings, ledger, planned, started)
+    except KeyboardInterrupt:
+        print("\nstopped waiting; the files are still being processed "
+              "(docproc status shows them)", file=sys.stderr)
+        return EXIT_FAILURE
+    return print_summary(settings, ledger, planned, time.time() - started)
 
+
+def follow(settings: Settings, ledger: Any, planned: list[Planned], started: float) -> None:
+    """Show a progress bar until every planned file has reached an end state."""
+    from docproc.outbox import printable
+
+    by_source = {(printable(item.relpath), item.sha256): item for item in planned}
+    progress = Progress("processing")
+    since = started - 1
+    seen: set[str] = set()
+    warned_at = time.monotonic() + 15
+    try:
+        while True:
+            since = _match_new(ledger, by_source, since, seen)
+            _refresh_states(ledger, planned)
+            counts = _tally(planned)
+            finished = sum(counts.get(state, 0) for state in FINISHED)
+            progress.update(finished, len(planned), _progress_text(counts, len(planned)))
+            if finished == len(planned):
+                return
+            if time.monotonic() > warned_at and counts.get("copied", 0) == len(planned):
+                warned_at = float("inf")
+                watchers = ledger.published("watcher")
+                progress.close()
+                print("docproc ingest: nothing was picked up yet; "
+                      + ("is the watcher running? (docproc up)" if not watchers
+                         else "the watcher may be busy"), file=sys.stderr)
+            time.sleep(POLL_SECONDS)
+    finally:
+        progress.close()
+
+
+def _match_new(ledger: Any, by_source: dict[tuple[str, str], Planned], since: float,
+               seen: set[str]) -> float:
+    """Give planned files the keys of the receipts recorded since a time; return the newest."""
+    newest, cursor = since, None
+    while True:
+        records, cursor = ledger.page(since=since, limit=500, cursor=cursor)
+        for record in records:
+            newest = max(newest, float(record.get("received_ts") or since))
+            if record["key"] in seen:
+                continue
+            seen.add(record["key"])
+            item = by_source.get((record.get("relpath", ""), record.get("sha256", "")))
+            if item is not None and item.key is None:
+                item.key = record["key"]
+        if cursor is None:
+            return newest
+
+
+def _refresh_states(ledger: Any, planned: list[Planned]) -> None:
+    going = [item for item in planned if item.key is not None and item.status not in FINISHED]
+    for item, record in zip(going, ledger.get_many([item.key for item in going]), strict=True):
+        if record is not None:
+            item.status, item.stage, item.extra = record["status"], record["stage"], record
+
+
+def _tally(planned: list[Planned]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in planned:
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return counts
+
+
+def _progress_text(counts: dict[str, int], total: int) -> str:
+    finished = sum(counts.get(state, 0) for state in FINISHED)
+    parts = [f"{finished}/{total} finished"]
+    for state, label in (("running", "running"), ("queued", "queued"),
+                         ("copied", "waiting to be claimed"), ("failed", "failed")):
+        if counts.get(state):
+            parts.append(f"{counts[state]} {label}")
+    return ", ".join(parts)
+
+
+def print_summary(settings: Settings, ledger: Any, planned: list[Planned], seconds: float) -> int:
+    """Print what became of each file; return 1 when any failed."""
+    from docproc import stats
+
+    counts = _tally(planned)
+    parts = [f"{counts[state]} {state}" for state in ("done", "duplicate", "failed", "retried")
+             if counts.get(state)]
+    print(f"{len(planned)} file{'s' if len(planned) != 1 else ''} in {seconds:.1f} s: "
+          + ", ".join(parts))
+    failed = [item for item in planned if item.status == "failed"]
+    if failed:
+        reports = stats.ReportCache(settings)
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
+        print("failed:")
+        print("\n".join(failure_lines(
+            [(item.key or "", item.relpath, "", (reports.get(item.extra) or {}).get("error"),
+              item.extra.get("error_type")) for item in failed], width)))
+        print(f"their reports and originals are in {settings.outbox / 'failed'}")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
+# docproc retry
 
 def retry(settings: Settings, ids: list[str], all_failed: bool) -> int:
-    """Send failed documents again (not built yet)."""
-    print("docproc retry: not built yet", file=sys.stderr)
-    return 1
+    """Send failed documents through the pipeline again, as new receipts of their originals."""
+    from docproc.retry import RetryError, failed_keys, retry_document
+
+    ledger = _connect(settings, "retry")
+    if ledger is None:
+        return EXIT_FAILURE
+    keys = list(dict.fromkeys([*ids, *(failed_keys(ledger) if all_failed else [])]))
+    if not keys:
+        print("no failed documents to retry")
+        return EXIT_OK
+    progress = Progress("retrying") if len(keys) > 5 else None
+    sent, problems = 0, []
+    for index, key in enumerate(keys, 1):
+        try:
+            retried = retry_document(settings, ledger, key)
+        except RetryError as exc:
+            problems.append((key, exc.message))
+        else:
+            sent += 1
+            if progress is None:
+                print(f"{key}  sent again as {retried.relpath}")
+        if progress is not None:
+            progress.update(index, len(keys), f"{index}/{len(keys)}")
+    if progress is not None:
+        progress.close()
+    if sent:
+        print(f"{sent} document{'s' if sent != 1 else ''} sent again: each comes out as a new "
+              "document; the failed attempt moved to "
+              f"{settings.outbox / 'retried'}")
+    for key, message in problems:
+        print(f"docproc retry: {key}: {message}", file=sys.stderr)
+    return EXIT_FAILURE if problems else EXIT_OK

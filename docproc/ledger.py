@@ -6,7 +6,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
@@ -16,7 +16,8 @@ import redis
 from docproc.outbox import printable
 
 PREFIX = "docproc:"
-TERMINAL = frozenset({"done", "failed", "duplicate"})
+# A retried document stays as a record of its first attempt; its new receipt goes on.
+TERMINAL = frozenset({"done", "failed", "duplicate", "retried"})
 STATES = ("queued", "running", "done", "failed", "duplicate")
 Fields = dict[str | bytes, bytes | float | int | str]
 
@@ -76,16 +77,26 @@ return {key, duplicate_of}
 # Mark a stage started unless the document is finished; return 1 when it is.
 START_LUA = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'done' or status == 'failed' or status == 'duplicate' then return 1 end
+if status == 'done' or status == 'failed' or status == 'duplicate' or status == 'retried' then
+  return 1
+end
 redis.call('HSET', KEYS[1], 'status', 'running', 'stage', ARGV[1], 'worker', ARGV[2],
            'updated_ts', ARGV[4])
 if ARGV[3] ~= '{}' then redis.call('HSET', KEYS[1], 'stages', ARGV[3]) end
 return 0
 """
-# Record the end state once: terminal counts stay exact whatever is redelivered.
+# Upper bounds (seconds) of the duration histograms kept in Redis; the last bucket is +Inf.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    120.0, 300.0, 900.0, 3600.0)
+# Per-minute throughput buckets live this long (the status page charts the last hour).
+MINUTE_TTL_SECONDS = 7200
+# Record the end state once: terminal counts, metrics counters and histograms stay exact
+# whatever is redelivered, and add up across every worker process and machine.
 FINISH_LUA = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if status == 'done' or status == 'failed' or status == 'duplicate' then return 0 end
+if status == 'done' or status == 'failed' or status == 'duplicate' or status == 'retried' then
+  return 0
+end
 local prefix, key = ARGV[1], ARGV[2]
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'stage', ARGV[3], 'outdir', ARGV[4],
            'error_type', ARGV[5], 'finished_ts', ARGV[6], 'updated_ts', ARGV[6])
@@ -93,6 +104,76 @@ if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'stages', ARGV[7]) end
 redis.call('ZREM', prefix .. 'active', key)
 redis.call('HDEL', prefix .. 'suspects', key)
 redis.call('HINCRBY', prefix .. 'counts', ARGV[3], 1)
+local received = tonumber(redis.call('HGET', KEYS[1], 'received_ts') or '')
+if ARGV[3] == 'failed' then redis.call('ZADD', prefix .. 'failed', received or 0, key) end
+local now = tonumber(ARGV[6])
+local kind = ARGV[8]
+if kind == nil or kind == '' then kind = 'unknown' end
+if ARGV[5] ~= '' then kind = kind .. '|' .. ARGV[5] end
+redis.call('HINCRBY', prefix .. 'm:finished', ARGV[3] .. '|' .. kind, 1)
+local minute = prefix .. 'm:minute:' .. string.format('%d', math.floor(now / 60))
+redis.call('HINCRBY', minute, ARGV[3], 1)
+redis.call('EXPIRE', minute, ARGV[9])
+local bounds = cjson.decode(ARGV[10])
+local histograms = prefix .. 'm:seconds'
+local function observe(name, seconds)
+  local slot = #bounds + 1
+  for i = 1, #bounds do
+    if seconds <= bounds[i] then slot = i; break end
+  end
+  redis.call('HINCRBY', histograms, name .. ':' .. slot, 1)
+  redis.call('HINCRBYFLOAT', histograms, name .. ':sum', string.format('%.6f', seconds))
+  redis.call('HINCRBY', histograms, name .. ':count', 1)
+end
+if received then observe('document', math.max(0, now - received)) end
+if ARGV[7] ~= '' then
+  local ok, stages = pcall(cjson.decode, ARGV[7])
+  if ok and type(stages) == 'table' then
+    for stage, times in pairs(stages) do
+      if type(times) == 'table' and tonumber(times.started) and tonumber(times.ended) then
+        local seconds = math.max(0, tonumber(times.ended) - tonumber(times.started))
+        observe('stage:' .. stage, seconds)
+        redis.call('HINCRBYFLOAT', minute, stage .. ':sum', string.format('%.6f', seconds))
+        redis.call('HINCRBY', minute, stage .. ':n', 1)
+        if stage == 'detect' and received then
+          observe('wait', math.max(0, tonumber(times.started) - received))
+        end
+      end
+    end
+  end
+end
+return 1
+"""
+# Mark a failed document retried, once: it leaves the failed count, and its content no longer
+# points to it, so that the copy sent again is processed instead of becoming its duplicate.
+RETRY_LUA = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'failed' then return status or '' end
+local prefix, key, now = ARGV[1], ARGV[2], ARGV[3]
+redis.call('HSET', KEYS[1], 'status', 'retried', 'stage', 'retried', 'retried_ts', now,
+           'updated_ts', now)
+redis.call('HINCRBY', prefix .. 'counts', 'failed', -1)
+redis.call('HINCRBY', prefix .. 'counts', 'retried', 1)
+redis.call('ZREM', prefix .. 'failed', key)
+local sha = redis.call('HGET', KEYS[1], 'sha256')
+if sha then
+  local content = prefix .. 'sha:' .. sha
+  if redis.call('GET', content) == key then redis.call('DEL', content) end
+end
+return 'retried'
+"""
+# Undo RETRY_LUA when the document could not be sent again after all.
+UNRETRY_LUA = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'retried' then return 0 end
+local prefix, key = ARGV[1], ARGV[2]
+redis.call('HSET', KEYS[1], 'status', 'failed', 'stage', 'failed')
+redis.call('HDEL', KEYS[1], 'retried_ts')
+redis.call('HINCRBY', prefix .. 'counts', 'failed', 1)
+redis.call('HINCRBY', prefix .. 'counts', 'retried', -1)
+local received = tonumber(redis.call('HGET', KEYS[1], 'received_ts') or '0') or 0
+redis.call('ZADD', prefix .. 'failed', received, key)
+local sha = redis.call('HGET', KEYS[1], 'sha256')
+if sha then redis.call('SET', prefix .. 'sha:' .. sha, key, 'NX') end
 return 1
 """
 
@@ -249,12 +330,14 @@ class Ledger:
         return bool(self.redis.set(f"{PREFIX}lock:{name}", _now(), nx=True, px=int(seconds * 1000)))
 
     def finish(
-        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = ""
+        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = "",
+        kind: str = "",
     ) -> None:
-        """Record a document's end state and where its outputs are, once."""
+        """Record a document's end state, where its outputs are and its metrics, once."""
         self._finish_script(
             keys=[f"{PREFIX}doc:{key}"],
-            args=[PREFIX, key, status, outdir, error_type or "", _now(), stages],
+            args=[PREFIX, key, status, outdir, error_type or "", _now(), stages, kind,
+                  MINUTE_TTL_SECONDS, json.dumps(DURATION_BUCKETS)],
         )
 
     def counts(self) -> dict[str, int]:
@@ -278,6 +361,298 @@ class Ledger:
         for key in keys:
             pipe.hgetall(f"{PREFIX}doc:{key}")
         return [_decode(raw) for raw in pipe.execute() if raw]
+
+    def page(
+        self, statuses: Collection[str] = (), since: float | None = None, limit: int = 50,
+        cursor: str | None = None, scan_limit: int = 5000,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return documents newest first, filtered by status and receipt time, and a next cursor.
+
+        A filtered page holds fewer than limit documents when scan_limit records were read
+        without filling it; the cursor then goes on from the last record read. Failed
+        documents have an index of their own, so listing them reads no other record.
+        """
+        docs = f"{PREFIX}failed" if set(statuses) == {"failed"} else f"{PREFIX}docs"
+        lower: float | str = "-inf" if since is None else since
+        upper: float | str = "+inf"
+        skip = 0
+        if cursor is not None:
+            score, after = parse_cursor(cursor)
+            if after:
+                # Members with equal scores come in reverse key order: skip up to the cursor's.
+                upper = score
+                ties = self.redis.zrevrangebyscore(docs, score, score)
+                skip = sum(1 for key in ties if key >= after)
+            else:
+                upper = f"({score!r}"
+        chunk = limit if not statuses else min(500, max(4 * limit, 100))
+        found: list[dict[str, Any]] = []
+        scanned = 0
+        last: tuple[float, str] | None = None
+        while len(found) < limit and scanned < scan_limit:
+            entries = self.redis.zrevrangebyscore(docs, upper, lower, start=skip + scanned,
+                                                  num=chunk, withscores=True)
+            if not entries:
+                return found, None
+            pipe = self.redis.pipeline(transaction=False)
+            for key, _ in entries:
+                pipe.hgetall(f"{PREFIX}doc:{key}")
+            for (key, score), raw in zip(entries, pipe.execute(), strict=True):
+                scanned += 1
+                last = (float(score), str(key))
+                if raw and (not statuses or raw.get("status") in statuses):
+                    found.append(_decode(raw))
+                    if len(found) == limit:
+                        break
+        more = self.redis.zrevrangebyscore(docs, upper, lower, start=skip + scanned, num=1)
+        return found, (make_cursor(*last) if more and last else None)
+
+    def state_counts(self) -> dict[str, int]:
+        """Return how many documents are in each state, retried ones included."""
+        counts = self.counts()
+        counts["retried"] = int(self.redis.hget(f"{PREFIX}counts", "retried") or 0)
+        return counts
+
+    def finished_totals(self) -> dict[tuple[str, str, str], int]:
+        """Return {(status, kind, error type): documents} of every end state ever recorded."""
+        totals: dict[tuple[str, str, str], int] = {}
+        for field, value in self.redis.hgetall(f"{PREFIX}m:finished").items():
+            status, kind, error = [*str(field).split("|", 2), "", ""][:3]
+            totals[(status, kind, error)] = int(value)
+        return totals
+
+    def durations(self) -> dict[str, tuple[list[int], float, int]]:
+        """Return {name: (count per bucket of DURATION_BUCKETS and +Inf, sum, count)}.
+
+        Names are `document` (receipt to end state), `wait` (receipt to the first stage)
+        and `stage:<stage>`.
+        """
+        found: dict[str, tuple[list[int], float, int]] = {}
+        for field, value in self.redis.hgetall(f"{PREFIX}m:seconds").items():
+            name, _, part = str(field).rpartition(":")
+            buckets, total, count = found.get(name, ([0] * (len(DURATION_BUCKETS) + 1), 0.0, 0))
+            if part == "sum":
+                total = float(value)
+            elif part == "count":
+                count = int(value)
+            elif part.isdigit() and 1 <= int(part) <= len(buckets):
+                buckets[int(part) - 1] = int(value)
+            found[name] = (buckets, total, count)
+        return found
+
+    def minutes(self, count: int, now: float | None = None) -> list[tuple[int, dict[str, float]]]:
+        """Return the last count minutes, oldest first: (minute start, what finished in it)."""
+        current = int((time.time() if now is None else now) // 60)
+        numbers = list(range(current - count + 1, current + 1))
+        pipe = self.redis.pipeline(transaction=False)
+        for number in numbers:
+            pipe.hgetall(f"{PREFIX}m:minute:{number}")
+        return [(number * 60, {name: float(value) for name, value in raw.items()})
+                for number, raw in zip(numbers, pipe.execute(), strict=True)]
+
+    def oldest_active(self) -> tuple[str, float] | None:
+        """Return the key and receipt time of the oldest unfinished document, if any."""
+        oldest = self.redis.zrange(f"{PREFIX}active", 0, 0, withscores=True)
+        return (str(oldest[0][0]), float(oldest[0][1])) if oldest else None
+
+    def live_nodes(self) -> dict[str, list[str]]:
+        """Return {worker node: keys of the documents it holds} of every node beating now."""
+        names = list(self.redis.scan_iter(f"{PREFIX}node:*", count=100))
+        if not names:
+            return {}
+        nodes: dict[str, list[str]] = {}
+        for name, value in zip(names, self.redis.mget(names), strict=True):
+            if value is not None:
+                nodes[str(name).removeprefix(f"{PREFIX}node:")] = list(json.loads(value))
+        return nodes
+
+    def publish(self, kind: str, name: str, stats: dict[str, Any], ttl: float) -> None:
+        """Publish a component's current stats under its name, for ttl seconds."""
+        self.redis.set(f"{PREFIX}stats:{kind}:{name}", json.dumps(stats), px=int(ttl * 1000))
+
+    def published(self, kind: str) -> dict[str, dict[str, Any]]:
+        """Return {name: stats} that live components of a kind published."""
+        names = list(self.redis.scan_iter(f"{PREFIX}stats:{kind}:*", count=100))
+        if not names:
+            return {}
+        prefix = f"{PREFIX}stats:{kind}:"
+        return {str(name).removeprefix(prefix): json.loads(value)
+                for name, value in zip(names, self.redis.mget(names), strict=True) if value}
+
+    def mark_retried(self, key: str) -> str:
+        """Mark a failed document retried; return 'retried', or the status that prevented it."""
+        return str(self._retry_script(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key, _now()]))
+
+    def unmark_retried(self, key: str) -> None:
+        """Make a document failed again when sending it again did not happen."""
+        self._unretry_script(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key])
+
+    def update(self, key: str, **fields: str | float) -> None:
+        """Set fields of an existing document's record."""
+        mapping: Fields = {name: value for name, value in fields.items()}
+        if mapping:
+            self.redis.hset(f"{PREFIX}doc:{key}", mapping=mapping)
+
+    def retried_as(self, record: dict[str, Any], scan_limit: int = 2000) -> str | None:
+        """Return the key of the receipt that a retried document was sent again as, once known."""
+        since = float(record.get("retried_ts") or 0)
+        if not since:
+            return None
+        keys = self.redis.zrangebyscore(f"{PREFIX}docs", since, "+inf", start=0, num=scan_limit)
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(f"{PREFIX}doc:{key}", "sha256", "relpath")
+        wanted = [record.get("sha256"), record.get("retry_relpath") or record.get("relpath")]
+        for key, fields in zip(keys, pipe.execute(), strict=True):
+            if key != record["key"] and list(fields) == wanted:
+                return str(key)
+        return None
+
+    @cached_property
+    def _retry_script(self) -> Any:
+        return self.redis.register_script(RETRY_LUA)
+
+    @cached_property
+    def _unretry_script(self) -> Any:
+        return self.redis.register_script(UNRETRY_LUA)
+
+    # The daily report, retention and the one-Beat lock (issue #6).
+
+    # Remove a finished document's records; return its status, or '' when it must stay
+    # (unfinished) or is gone. Its content and sequence keys go only when nothing needs them.
+    _FORGET_LUA = """
+local prefix, key = ARGV[1], ARGV[2]
+local doc = prefix .. 'doc:' .. key
+local fields = redis.call('HMGET', doc, 'status', 'token', 'sha256', 'id')
+local status, token, sha, id = fields[1], fields[2], fields[3], fields[4]
+if not status then
+  redis.call('ZREM', prefix .. 'docs', key)
+  return ''
+end
+if status ~= 'done' and status ~= 'failed' and status ~= 'duplicate' and status ~= 'retried' then
+  return ''
+end
+if redis.call('ZSCORE', prefix .. 'active', key) then return '' end
+redis.call('DEL', doc)
+redis.call('ZREM', prefix .. 'docs', key)
+redis.call('ZREM', prefix .. 'failed', key)
+redis.call('HDEL', prefix .. 'suspects', key)
+redis.call('HINCRBY', prefix .. 'counts', status, -1)
+if token and redis.call('GET', prefix .. 'token:' .. token) == key then
+  redis.call('DEL', prefix .. 'token:' .. token)
+end
+if sha and redis.call('GET', prefix .. 'sha:' .. sha) == key then
+  redis.call('DEL', prefix .. 'sha:' .. sha)
+end
+if id then
+  local seq = tonumber(redis.call('GET', prefix .. 'seq:' .. id) or '0')
+  local used = false
+  for n = 1, seq do
+    local other = id
+    if n > 1 then other = id .. '-' .. n end
+    if redis.call('EXISTS', prefix .. 'doc:' .. other) == 1 then used = true; break end
+  end
+  if not used then redis.call('DEL', prefix .. 'seq:' .. id) end
+end
+return status
+"""
+    # Take or keep a lock held by owner, extending it; 1 when owner holds it.
+    _HOLD_LUA = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+    _RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+    def received_between(self, start: float, end: float) -> list[str]:
+        """Return the keys of the documents received from start up to (not including) end."""
+        return [str(key) for key in self.redis.zrangebyscore(f"{PREFIX}docs", start, f"({end}")]
+
+    def count_received_between(self, start: float, end: float) -> int:
+        """Return how many documents were received from start up to (not including) end."""
+        return int(self.redis.zcount(f"{PREFIX}docs", start, f"({end}"))
+
+    def received_before(self, before: float, offset: int, limit: int) -> list[tuple[str, float]]:
+        """Return (key, receipt time) of documents received before a time, oldest first."""
+        entries = self.redis.zrangebyscore(f"{PREFIX}docs", "-inf", f"({before}", start=offset,
+                                           num=limit, withscores=True)
+        return [(str(key), float(score)) for key, score in entries]
+
+    def get_many(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        """Return the records of several documents in one round trip, None for those gone."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(f"{PREFIX}doc:{key}")
+        return [_decode(raw) if raw else None for raw in pipe.execute()]
+
+    def forget(self, keys: Sequence[str]) -> dict[str, str]:
+        """Remove finished documents' records; return {key: status} of those removed.
+
+        Unfinished documents are never removed, whatever is asked.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            self._forget_script(args=[PREFIX, key], client=pipe)
+        return {key: str(status) for key, status in zip(keys, pipe.execute(), strict=True)
+                if status}
+
+    def hold_lock(self, name: str, owner: str, seconds: float) -> bool:
+        """Take a named lock for owner, or extend it when owner has it; return whether it does."""
+        return bool(self._hold_script(keys=[f"{PREFIX}lock:{name}"],
+                                      args=[owner, int(seconds * 1000)]))
+
+    def release_lock(self, name: str, owner: str) -> None:
+        """Release a named lock if owner holds it."""
+        self._release_script(keys=[f"{PREFIX}lock:{name}"], args=[owner])
+
+    def lock_holder(self, name: str) -> str | None:
+        """Return who holds a named lock, if anyone."""
+        value = self.redis.get(f"{PREFIX}lock:{name}")
+        return None if value is None else str(value)
+
+    def keep(self, name: str, fields: dict[str, str], seconds: float) -> None:
+        """Keep a small hash of bookkeeping for a while."""
+        pipe = self.redis.pipeline()
+        pipe.hset(f"{PREFIX}{name}", mapping=fields)  # type: ignore[arg-type]
+        pipe.expire(f"{PREFIX}{name}", int(seconds))
+        pipe.execute()
+
+    def kept(self, name: str) -> dict[str, str]:
+        """Return a hash kept with `keep`, empty once it expired."""
+        return {str(k): str(v) for k, v in self.redis.hgetall(f"{PREFIX}{name}").items()}
+
+    @cached_property
+    def _forget_script(self) -> Any:
+        return self.redis.register_script(self._FORGET_LUA)
+
+    @cached_property
+    def _hold_script(self) -> Any:
+        return self.redis.register_script(self._HOLD_LUA)
+
+    @cached_property
+    def _release_script(self) -> Any:
+        return self.redis.register_script(self._RELEASE_LUA)
+
+
+def make_cursor(score: float, key: str) -> str:
+    """Return the opaque page cursor after a document."""
+    return f"{score!r}_{key}"
+
+
+def parse_cursor(cursor: str) -> tuple[float, str]:
+    """Return (receipt time, key) from a page cursor; raise ValueError when it is not one.
+
+    A bare receipt time (what earlier versions gave) has no key: the page starts before it.
+    """
+    score, _, key = cursor.partition("_")
+    value = float(score)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"not a cursor: {cursor!r}")
+    return value, key
 
 
 def _decode(raw: dict[str, Any]) -> dict[str, Any]:
@@ -332,7 +707,8 @@ class MemoryLedger(Ledger):
         return finished
 
     def finish(
-        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = ""
+        self, key: str, status: str, outdir: str, error_type: str | None, stages: str = "",
+        kind: str = "",
     ) -> None:
         self.docs[key].update(status=status, stage=status, outdir=outdir)
 

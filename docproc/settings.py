@@ -53,6 +53,7 @@ class WorkerSettings(_Section):
     task_soft_time_limit: float = Field(270, gt=0)
     max_retries: int = Field(3, ge=0)
     max_memory_per_child_mb: int = Field(1024, ge=64)
+    task_events: bool = False
 
     @model_validator(mode="after")
     def _soft_below_hard(self) -> WorkerSettings:
@@ -81,9 +82,13 @@ class RetentionSettings(_Section):
     failed_days: int = Field(90, ge=1)
 
 
+# Local time "HH:MM", or "HH:MM:SS" when a schedule needs seconds (tests, demonstrations).
+DAILY_AT = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+
+
 class ScheduleSettings(_Section):
-    daily_report: str = Field("00:05", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    purge: str = Field("03:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    daily_report: str = Field("00:05", pattern=DAILY_AT)
+    purge: str = Field("03:00", pattern=DAILY_AT)
 
 
 class StatusApiSettings(_Section):

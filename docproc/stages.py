@@ -236,7 +236,7 @@ def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> 
         report = json.loads((written / "report.json").read_text(encoding="utf-8"))
         error_type = report["error"] and report["error"]["type"]
         ctx.ledger.finish(job["key"], report["status"], str(written), error_type,
-                          json.dumps(job["progress"]))
+                          json.dumps(job["progress"]), kind=report["type"]["kind"])
         _clean(job)
         return written
     status = status_of(job)
@@ -253,7 +253,7 @@ def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> 
     folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])
     outbox.write(folder, report, outputs)
     ctx.ledger.finish(job["key"], status, str(folder), job["error"] and job["error"]["type"],
-                      json.dumps(job["progress"]))
+                      json.dumps(job["progress"]), kind=report["type"]["kind"])
     _clean(job)
     return folder
 

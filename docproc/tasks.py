@@ -31,6 +31,7 @@ from docproc.reconcile import (
     Reconciler,
     queued_keys,
 )
+from docproc.schedules import daily_at
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job, Stage, StageContext
 
@@ -95,12 +96,23 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "task_default_queue": QUEUE,
-        "task_routes": {"docproc.reconcile": {"queue": CONTROL_QUEUE}},
+        "task_routes": {"docproc.reconcile": {"queue": CONTROL_QUEUE},
+                        # The daily report's chord and the purge read and delete files, briefly:
+                        # they must not wait behind a backlog of documents.
+                        "docproc.daily.*": {"queue": CONTROL_QUEUE},
+                        "docproc.purge": {"queue": CONTROL_QUEUE}},
         "worker_hijack_root_logger": False,
+        # Task events for Flower and `celery events`: workers.task_events.
+        "worker_send_task_events": workers.task_events,
+        "task_send_sent_event": workers.task_events,
         "enable_utc": True,
         "beat_schedule": {
             "reconcile": {"task": "docproc.reconcile", "schedule": RECONCILE_SECONDS,
                           "options": {"expires": RECONCILE_SECONDS * 2}},
+            # Local times; docproc.beat.LeaderScheduler runs them from one Beat only.
+            "daily-report": {"task": "docproc.daily.report",
+                             "schedule": daily_at(settings.schedule.daily_report)},
+            "purge": {"task": "docproc.purge", "schedule": daily_at(settings.schedule.purge)},
         },
     }
 
@@ -112,6 +124,13 @@ def configure(settings: Settings) -> DocprocCelery:
     for task in (detect_task, extract_task, analyze_task, finish_task):
         task.max_retries = settings.workers.max_retries
     return app
+
+
+@app.on_configure.connect
+def _configure_from_settings(sender: DocprocCelery, **_: Any) -> None:
+    # `celery -A docproc.tasks flower|events|inspect` reads docproc's configuration too.
+    if sender._settings is None:
+        configure(load_settings())
 
 
 @after_setup_logger.connect

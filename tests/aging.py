@@ -1,0 +1,47 @@
+"""Make really processed documents look received on another day, for report and retention tests.
+
+Documents are processed for real (watcher, worker, outbox); only their receipt time in the
+ledger is moved back, and with `move_folder` their outbox folder goes to that UTC day's folder,
+as if they had arrived then.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+PREFIX = "docproc:"
+
+
+def records_by_name(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Return the ledger's records by file name (the last one received for a name)."""
+    found = {}
+    for key in client.zrange(f"{PREFIX}docs", 0, -1):
+        record = client.hgetall(f"{PREFIX}doc:{_text(key)}")
+        record = {_text(k): _text(v) for k, v in record.items()}
+        found[record["name"]] = record
+    return found
+
+
+def age(client: redis.Redis, key: str, received: datetime.datetime,
+        move_folder: bool = False) -> None:
+    """Record a document as received at another moment; move its outbox folder along."""
+    doc = f"{PREFIX}doc:{key}"
+    utc = received.astimezone(datetime.UTC)
+    fields: dict[str, str | float] = {"received_ts": utc.timestamp(),
+                                      "received_at": utc.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if move_folder:
+        old = Path(_text(client.hget(doc, "outdir")))
+        new = old.parent.parent / utc.date().isoformat() / old.name
+        new.parent.mkdir(parents=True, exist_ok=True)
+        old.rename(new)
+        fields["outdir"] = str(new)
+    client.hset(doc, mapping=fields)
+    client.zadd(f"{PREFIX}docs", {key: utc.timestamp()})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,96 @@
+"""Beat's schedule under `docproc up`: the daily report and the purge at their (local) times,
+set a few seconds ahead; a day whose report was never built is caught up at the next start.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+import yaml
+
+from tests.aging import age, records_by_name
+from tests.conftest import reports, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def _up(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DOCPROC_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def _stop(up: subprocess.Popen[bytes]) -> None:
+    os.killpg(up.pid, signal.SIGINT)
+    try:
+        up.wait(25)
+    except subprocess.TimeoutExpired:
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait(5)
+
+
+def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
+    make_config: Callable[..., Path], tmp_path: Path,
+) -> None:
+    today = datetime.date.today()
+    yesterday, two_days_ago = (today - datetime.timedelta(days=n) for n in (1, 2))
+    soon = datetime.datetime.now() + datetime.timedelta(seconds=10)
+    config = make_config(broker_url="embedded", schedule={
+        "daily_report": soon.strftime("%H:%M:%S"),
+        "purge": (soon + datetime.timedelta(seconds=1)).strftime("%H:%M:%S"),
+    })
+    settings = yaml.safe_load(config.read_text())
+    inbox, outbox = Path(settings["inbox"]), Path(settings["outbox"])
+    # Left by a run long ago: past retention.days (30).
+    ancient = outbox / "documents" / "2001-02-03" / "scan.0123456789ab"
+    ancient.mkdir(parents=True)
+    (ancient / "report.json").write_text("{}")
+    for n in range(3):
+        (inbox / f"letter-{n}.txt").write_text(f"Letter {n} about the quarterly invoices.\n")
+    daily = outbox / "reports" / f"daily-{yesterday}.json"
+
+    up = _up(config, tmp_path / "up-1.log")
+    try:
+        wait_until(lambda: len(reports(outbox)) == 3, 60, interval=0.2, message="3 reports")
+        wait_until(daily.exists, 40, interval=0.2, message="the scheduled daily report")
+        assert daily.with_suffix(".html").exists()
+        assert json.loads(daily.read_text())["documents"] == 0
+        wait_until(lambda: not ancient.parent.exists(), 20, interval=0.2,
+                   message="the scheduled purge")
+        assert (outbox / "documents" / today.isoformat()).is_dir()
+        # While the daemon runs, make today's documents look received two days ago, on a day
+        # whose report was never built.
+        client = redis.Redis(unix_socket_path=str(Path(settings["state_dir"]) / "valkey.sock"),
+                             decode_responses=True)
+        morning = datetime.datetime.combine(two_days_ago, datetime.time(10)).astimezone()
+        for record in records_by_name(client).values():
+            age(client, record["key"], morning)
+        built = daily.stat().st_mtime_ns
+    finally:
+        _stop(up)
+
+    caught_up = outbox / "reports" / f"daily-{two_days_ago}.json"
+    assert not caught_up.exists()
+    up = _up(config, tmp_path / "up-2.log")
+    try:
+        wait_until(caught_up.exists, 40, interval=0.2, message="the caught-up daily report")
+        report = json.loads(caught_up.read_text())
+        assert report["documents"] == 3 and report["by_status"]["done"] == 3
+        assert {"keyword": "invoices", "documents": 3} in report["keywords"]
+    finally:
+        _stop(up)
+    # The restart ran nothing again that had run today.
+    assert daily.stat().st_mtime_ns == built
+    log = (tmp_path / "up-2.log").read_text()
+    assert "sending daily-report" not in log and "sending purge" not in log
