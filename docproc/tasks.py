@@ -17,6 +17,7 @@ from celery import Celery, Task, chain
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import after_setup_logger, worker_process_init, worker_ready, worker_shutdown
 from celery.worker import state as worker_state
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from docproc import stages
@@ -40,6 +41,7 @@ QUEUE = "docproc"
 # Recovery must not wait behind a backlog of documents.
 CONTROL_QUEUE = "docproc.control"
 TRANSIENT = (OSError, RedisError)
+INFRASTRUCTURE = (RedisError, KombuOperationalError, ConnectionError)
 
 
 class DocprocCelery(Celery):
@@ -213,6 +215,11 @@ class DocumentTask(Task):
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
+        if isinstance(exc, INFRASTRUCTURE):
+            # The broker or ledger is away: not the documents' fault. They stay unfinished
+            # in the ledger and the reconciler sends them again once it answers.
+            log.warning("%d documents wait for the broker to come back: %s", len(args[0]), exc)
+            return
         for job in args[0]:
             _fail_for_good(self, job, exc)
 
