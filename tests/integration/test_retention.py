@@ -85,8 +85,11 @@ def aged(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFac
     inbox, outbox = root / "inbox", root / "outbox"
     try:
         wait_until(inbox.is_dir, 30, message="the watcher to start")
-        for name in ("old.txt", "recent.txt", "old-copy.txt"):
-            (inbox / name).write_text("Quarterly invoices.\n" if "old" in name else "Fresh.\n")
+        # The copy comes after the first is reported, so that it is the duplicate.
+        (inbox / "old.txt").write_text("Quarterly invoices.\n")
+        wait_until(lambda: len(reports(outbox)) == 1, 60, message="the first report")
+        (inbox / "old-copy.txt").write_text("Quarterly invoices.\n")
+        (inbox / "recent.txt").write_text("Fresh.\n")
         shutil.copy(corpus / "pdf-hard/r6-user-password.pdf", inbox / "locked.pdf")
         shutil.copy(corpus / "images-bad/decompression_bomb.gif", inbox / "bomb.gif")
         wait_until(lambda: len(reports(outbox)) == 5, 60, message="5 reports")
