@@ -200,6 +200,15 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
         instance.stop()
 
 
+def run_docproc(config: Path, *args: str, env: dict[str, str] | None = None
+                ) -> subprocess.CompletedProcess[str]:
+    """Run a docproc command with this config, as a user would; return what it did."""
+    environ = {**os.environ, **(env or {})}
+    environ.pop("DOCPROC_CONFIG", None)
+    return subprocess.run([sys.executable, "-m", "docproc", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=60, env=environ)
+
+
 def reports(outbox: Path) -> list[dict[str, Any]]:
     """Return every report.json under the outbox's documents/ and failed/."""
     found = []

@@ -10,8 +10,6 @@ import datetime
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +21,7 @@ import yaml
 from celery import Celery
 
 from tests.aging import age, records_by_name
-from tests.conftest import Daemon, free_port, reports, short_tmpdir, wait_until
+from tests.conftest import Daemon, free_port, reports, run_docproc, short_tmpdir, wait_until
 
 FILES = {
     "report.pdf": "pdf/004-pdflatex-4-pages_pdflatex-4-pages.pdf",
@@ -64,14 +62,6 @@ def send(broker_url: str, task: str, *args: Any) -> None:
         sender.send_task(task, args=list(args), queue="docproc.control")
     finally:
         sender.close()
-
-
-def docproc(config: Path, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, **(env or {})}
-    environ.pop("DOCPROC_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "docproc", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, env=environ)
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +173,7 @@ def test_a_failed_summary_task_still_yields_the_report(day: Day) -> None:
 
 
 def test_docproc_report_builds_it_now(day: Day) -> None:
-    result = docproc(day.config, "report", "--date", day.day.isoformat())
+    result = run_docproc(day.config, "report", "--date", day.day.isoformat())
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith(f"daily report of {day.day}: 8 documents (5 done, 2 failed, "
@@ -193,27 +183,27 @@ def test_docproc_report_builds_it_now(day: Day) -> None:
     assert day.report()["complete"]
 
     # Yesterday is the default.
-    result = docproc(day.config, "report")
+    result = run_docproc(day.config, "report")
     assert result.returncode == 0 and " 8 documents" in result.stdout
 
     # A day retention purged since keeps the report built back then.
     old = day.outbox / "reports" / "daily-2001-02-03.json"
     old.write_text(json.dumps({**day.report(), "date": "2001-02-03"}))
-    result = docproc(day.config, "report", "--date", "2001-02-03")
+    result = run_docproc(day.config, "report", "--date", "2001-02-03")
     assert result.returncode == 0 and "kept the report built before" in result.stderr
     assert json.loads(old.read_text())["documents"] == 8
 
     future = (datetime.date.today() + datetime.timedelta(days=2)).isoformat()
-    result = docproc(day.config, "report", "--date", future)
+    result = run_docproc(day.config, "report", "--date", future)
     assert result.returncode == 2 and "in the future" in result.stderr
-    result = docproc(day.config, "report", "--date", "yesterday")
+    result = run_docproc(day.config, "report", "--date", "yesterday")
     assert result.returncode == 2 and "YYYY-MM-DD" in result.stderr
 
 
 def test_docproc_report_without_the_broker_reads_the_outbox(day: Day) -> None:
     # The outbox's report.json files still say the documents came today.
     today = datetime.date.today().isoformat()
-    result = docproc(day.config, "report", "--date", today,
+    result = run_docproc(day.config, "report", "--date", today,
                      env={"DOCPROC_BROKER_URL": "redis+socket:///nonexistent/valkey.sock"})
     assert result.returncode == 0, result.stderr
     assert "does not answer" in result.stderr and "outbox folders" in result.stderr

@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ import yaml
 
 from docproc.ledger import Ledger
 from tests.aging import age, records_by_name
-from tests.conftest import Daemon, free_port, reports, short_tmpdir, wait_until
+from tests.conftest import Daemon, free_port, reports, run_docproc, short_tmpdir, wait_until
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -56,13 +54,6 @@ class Aged:
 def token_at(moment: datetime.datetime, tail: str) -> str:
     """Return a spool token as the watcher makes them, claimed at a moment."""
     return f"{int(moment.timestamp() * 1e9):016x}-{tail}"
-
-
-def docproc(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ}
-    env.pop("DOCPROC_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "docproc", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=60, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +133,7 @@ def _tree(root: Path) -> list[str]:
 
 def test_dry_run_lists_what_would_go_and_changes_nothing(aged: Aged) -> None:
     before = _tree(aged.root), _tree(aged.spool), aged.client.dbsize()
-    result = docproc(aged.config, "purge", "--dry-run")
+    result = run_docproc(aged.config, "purge", "--dry-run")
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.splitlines()[0] == (
@@ -167,7 +158,7 @@ def test_dry_run_lists_what_would_go_and_changes_nothing(aged: Aged) -> None:
 def test_purge_removes_what_is_past_retention_and_nothing_else(aged: Aged) -> None:
     records = aged.records
     counts_before = aged.client.hgetall("docproc:counts")
-    result = docproc(aged.config, "purge")
+    result = run_docproc(aged.config, "purge")
     assert result.returncode == 0, result.stderr
     assert "removed:" in result.stdout and "forgot 3 ledger records" in result.stdout
 
@@ -200,7 +191,7 @@ def test_purge_removes_what_is_past_retention_and_nothing_else(aged: Aged) -> No
     assert {k: int(counts_before[k]) - int(counts[k]) for k in counts_before} == {
         "done": 1, "duplicate": 1, "failed": 1}
 
-    again = docproc(aged.config, "purge")
+    again = run_docproc(aged.config, "purge")
     assert again.returncode == 0 and "nothing to purge" in again.stdout
     assert "kept 1 unfinished documents" in again.stdout
 
@@ -211,6 +202,6 @@ def test_purge_needs_the_ledger(aged: Aged, tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({**settings,
                                       "broker_url": "redis+socket:///nonexistent/valkey.sock"}))
     started = time.monotonic()
-    result = docproc(config, "purge", "--dry-run")
+    result = run_docproc(config, "purge", "--dry-run")
     assert result.returncode == 1 and "does not answer" in result.stderr
     assert time.monotonic() - started < 20
