@@ -115,6 +115,11 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     threading.Thread(target=_sweep_spool, args=(intake, settings, stop), daemon=True).start()
     publish_watcher_stats(watcher, settings, stop)
     watcher.run(stop)
+    try:
+        intake.flush()
+    except Exception:
+        # Claims not handed over stay in the spool; the next start sends them on.
+        logging.exception("could not hand over the last claims; they stay in the spool")
     return EXIT_OK
 
 
