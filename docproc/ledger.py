@@ -294,11 +294,14 @@ class Ledger:
 
     def held_by_live_nodes(self) -> dict[str, str]:
         """Return {document key: node} for every document a live worker node holds."""
+        # The set of nodes that ever beat keeps this independent of the keyspace's size.
+        nodes = sorted(self.redis.smembers(f"{PREFIX}nodes"))
         held: dict[str, str] = {}
-        for name in self.redis.scan_iter(f"{PREFIX}node:*", count=100):
-            value = self.redis.get(name)
+        if not nodes:
+            return held
+        values = self.redis.mget([f"{PREFIX}node:{node}" for node in nodes])
+        for node, value in zip(nodes, values, strict=True):
             if value is not None:
-                node = str(name).removeprefix(f"{PREFIX}node:")
                 held.update(dict.fromkeys(json.loads(value), node))
         return held
 
@@ -341,16 +344,16 @@ class Ledger:
         )
 
     def counts(self) -> dict[str, int]:
-        """Return how many documents are in each state."""
+        """Return how many documents are in each state: running means a live worker holds it.
+
+        Cheap at any backlog: finished counts are kept exactly, the unfinished are counted
+        by the active index and the live workers' heartbeats.
+        """
         finished = self.redis.hgetall(f"{PREFIX}counts")
         counts = {state: int(finished.get(state, 0)) for state in STATES}
-        keys = self.redis.zrange(f"{PREFIX}active", 0, -1)
-        pipe = self.redis.pipeline()
-        for key in keys:
-            pipe.hget(f"{PREFIX}doc:{key}", "status")
-        for status in pipe.execute():
-            if status in ("queued", "running"):
-                counts[status] += 1
+        active = int(self.redis.zcard(f"{PREFIX}active"))
+        counts["running"] = min(active, len(self.held_by_live_nodes()))
+        counts["queued"] = active - counts["running"]
         return counts
 
     def recent(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
