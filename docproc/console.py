@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from docproc.settings import Settings
+from docproc.units import human_bytes
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 FINISHED = frozenset({"done", "failed", "duplicate", "retried"})
@@ -85,15 +86,6 @@ def _text(value: Any) -> str:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(1, width - 1)] + "…"
-
-
-def human_bytes(count: float) -> str:
-    """Return a byte count as B, KB, MB or GB."""
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} GB"
 
 
 def _ms(value: float | None) -> str:

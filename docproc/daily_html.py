@@ -6,6 +6,8 @@ import math
 from html import escape
 from typing import Any
 
+from docproc.units import human_bytes
+
 # Rows per failure reason in the page; the JSON lists every one.
 MAX_ROWS = 500
 COLORS = {"done": "#2f855a", "failed": "#c53030", "duplicate": "#718096", "retried": "#dd6b20",
@@ -29,14 +31,6 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}code{font-size:12px
 
 def _n(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000 or unit == "GB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1000
-    return f"{count:,.1f} TB"
 
 
 def _moment(iso: str) -> str:
@@ -137,7 +131,7 @@ def render(report: dict[str, Any], json_name: str) -> str:
     tiles = [("documents", _n(report["documents"])), ("done", _n(status.get("done", 0))),
              ("failed", _n(status.get("failed", 0) + status.get("retried", 0))),
              ("duplicate", _n(status.get("duplicate", 0))), ("pages", _n(report["pages"])),
-             ("words", _n(report["words"])), ("received", _size(report["bytes"]))]
+             ("words", _n(report["words"])), ("received", human_bytes(report["bytes"]))]
     out += [f'<div class="tile"><b>{value}</b>{name}</div>' for name, value in tiles]
     out.append("</div>")
     unfinished = status.get("queued", 0) + status.get("running", 0)

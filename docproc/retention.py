@@ -25,6 +25,7 @@ from docproc.broker import redis_client
 from docproc.ledger import Ledger
 from docproc.settings import Settings
 from docproc.tasks import app
+from docproc.units import human_bytes
 
 log = logging.getLogger("docproc.retention")
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -221,15 +222,6 @@ def apply_plan(plan: Plan, ledger: Ledger) -> Outcome:
     return outcome
 
 
-def human(count: float) -> str:
-    """Return a byte count for people: 4.7 MB."""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if count < 1000 or unit == "TB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} PB"
-
-
 def describe(plan: Plan, settings: Settings) -> list[str]:
     """Return the lines that list a plan: one per folder or file, then the ledger records."""
     lines = []
@@ -237,7 +229,8 @@ def describe(plan: Plan, settings: Settings) -> list[str]:
         shown = f"{item.path}/" if item.folder else str(item.path)
         what = (f"{item.documents} document{'s' if item.documents != 1 else ''}"
                 if item.folder and not item.note else item.note)
-        lines.append(f"  {human(item.bytes):>9}  {shown}" + (f"  ({what})" if what else ""))
+        size = human_bytes(item.bytes)
+        lines.append(f"  {size:>9}  {shown}" + (f"  ({what})" if what else ""))
     if plan.records:
         lines.append(f"  ledger: {len(plan.records)} document records")
     return lines
@@ -262,7 +255,8 @@ def purge_task() -> dict[str, int]:
     for error in outcome.errors:
         log.error("purge: %s", error)
     log.info("purge: removed %d folders and files (%s) and %d ledger records; kept %d "
-             "unfinished", outcome.items, human(outcome.bytes), outcome.records, plan.unfinished)
+             "unfinished", outcome.items, human_bytes(outcome.bytes), outcome.records,
+             plan.unfinished)
     return {"items": outcome.items, "bytes": outcome.bytes, "records": outcome.records}
 
 
@@ -283,12 +277,12 @@ def purge_command(settings: Settings, dry_run: bool) -> int:
     elif dry_run:
         print("would remove:")
         print("\n".join(describe(plan, settings)))
-        print(f"would free {human(plan.bytes)}; nothing was changed (--dry-run)")
+        print(f"would free {human_bytes(plan.bytes)}; nothing was changed (--dry-run)")
     else:
         outcome = apply_plan(plan, ledger)
         print("removed:")
         print("\n".join(describe(plan, settings)))
-        print(f"freed {human(outcome.bytes)}, forgot {outcome.records} ledger records")
+        print(f"freed {human_bytes(outcome.bytes)}, forgot {outcome.records} ledger records")
         for error in outcome.errors:
             print(f"docproc purge: {error}", file=sys.stderr)
         if outcome.errors:
