@@ -200,6 +200,27 @@ def daemon(tmp_path: Path) -> Iterator[Callable[[Path], Daemon]]:
         instance.stop()
 
 
+def start_up(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start `docproc up` with this config in its own process group, logging to a file."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DOCPROC_CONFIG", None)
+    return subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def stop_up(up: subprocess.Popen[bytes]) -> float:
+    """Stop `docproc up` as Ctrl-C does (killing it after 25 s); return the seconds it took."""
+    started = time.monotonic()
+    os.killpg(up.pid, signal.SIGINT)
+    try:
+        up.wait(25)
+    except subprocess.TimeoutExpired:
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait(5)
+    return time.monotonic() - started
+
+
 def run_docproc(config: Path, *args: str, env: dict[str, str] | None = None
                 ) -> subprocess.CompletedProcess[str]:
     """Run a docproc command with this config, as a user would; return what it did."""

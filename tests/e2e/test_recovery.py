@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import xmlrpc.client
 from collections.abc import Callable, Iterator
@@ -17,7 +15,7 @@ import redis
 import yaml
 from supervisor.xmlrpc import SupervisorTransport
 
-from tests.conftest import reports, wait_until
+from tests.conftest import reports, start_up, stop_up, wait_until
 
 pytestmark = pytest.mark.e2e
 DOCUMENTS = 200
@@ -33,12 +31,7 @@ class Up:
         self.outbox = Path(settings["outbox"])
         self.state = Path(settings["state_dir"])
         self.port = settings["status_api"]["port"]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("DOCPROC_CONFIG", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "docproc", "--config", str(config), "up"],
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )
+        self.process = start_up(config, log)
         self.ledger = redis.Redis(unix_socket_path=str(self.state / "valkey.sock"),
                                   decode_responses=True)
 
@@ -75,11 +68,7 @@ class Up:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(25)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+            stop_up(self.process)
 
 
 @pytest.fixture

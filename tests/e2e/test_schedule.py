@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,26 +14,9 @@ import redis
 import yaml
 
 from tests.aging import age, records_by_name
-from tests.conftest import reports, wait_until
+from tests.conftest import reports, start_up, stop_up, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def _up(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("DOCPROC_CONFIG", None)
-    return subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
-
-
-def _stop(up: subprocess.Popen[bytes]) -> None:
-    os.killpg(up.pid, signal.SIGINT)
-    try:
-        up.wait(25)
-    except subprocess.TimeoutExpired:
-        os.killpg(up.pid, signal.SIGKILL)
-        up.wait(5)
 
 
 def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
@@ -60,7 +39,7 @@ def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
         (inbox / f"letter-{n}.txt").write_text(f"Letter {n} about the quarterly invoices.\n")
     daily = outbox / "reports" / f"daily-{yesterday}.json"
 
-    up = _up(config, tmp_path / "up-1.log")
+    up = start_up(config, tmp_path / "up-1.log")
     try:
         wait_until(lambda: len(reports(outbox)) == 3, 60, interval=0.2, message="3 reports")
         wait_until(daily.exists, 40, interval=0.2, message="the scheduled daily report")
@@ -78,18 +57,18 @@ def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
             age(client, record["key"], morning)
         built = daily.stat().st_mtime_ns
     finally:
-        _stop(up)
+        stop_up(up)
 
     caught_up = outbox / "reports" / f"daily-{two_days_ago}.json"
     assert not caught_up.exists()
-    up = _up(config, tmp_path / "up-2.log")
+    up = start_up(config, tmp_path / "up-2.log")
     try:
         wait_until(caught_up.exists, 40, interval=0.2, message="the caught-up daily report")
         report = json.loads(caught_up.read_text())
         assert report["documents"] == 3 and report["by_status"]["done"] == 3
         assert {"keyword": "invoices", "documents": 3} in report["keywords"]
     finally:
-        _stop(up)
+        stop_up(up)
     # The restart ran nothing again that had run today.
     assert daily.stat().st_mtime_ns == built
     log = (tmp_path / "up-2.log").read_text()

@@ -7,7 +7,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import yaml
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_until
+from tests.conftest import start_up, stop_up, wait_until
 
 pytestmark = pytest.mark.e2e
 CORPUS_FOLDERS = ("pdf", "pdf-hard", "images", "images-bad")
@@ -83,24 +82,14 @@ def up(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[tuple[Path,
     """Run `docproc up` on the embedded broker; yield its config and the page's address."""
     config = make_config(broker_url="embedded")
     port = yaml.safe_load(config.read_text())["status_api"]["port"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("DOCPROC_CONFIG", None)
-    log = (tmp_path / "up.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
-                               stdout=log, stderr=subprocess.STDOUT, env=env,
-                               start_new_session=True)
+    process = start_up(config, tmp_path / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _get(f"{base}/healthz")[0] == 200, 60, interval=0.2,
                    message="/healthz to answer 200")
         yield config, base
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(25)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        stop_up(process)
 
 
 def _tiles(chrome: Any) -> dict[str, int]:

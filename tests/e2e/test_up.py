@@ -5,9 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import reports, wait_until
+from tests.conftest import reports, start_up, stop_up, wait_until
 from tests.corpus_truth import check_report, corpus_files, page_counts
 
 pytestmark = pytest.mark.e2e
@@ -64,11 +61,7 @@ def test_docproc_up_processes_the_corpus_and_stops_cleanly(
     settings = yaml.safe_load(config.read_text())
     inbox, outbox = Path(settings["inbox"]), Path(settings["outbox"])
     port = settings["status_api"]["port"]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("DOCPROC_CONFIG", None)
-    log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen([sys.executable, "-m", "docproc", "--config", str(config), "up"],
-                          stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    up = start_up(config, tmp_path / "up.log")
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60,
                    interval=0.2, message="/healthz to answer 200")
@@ -104,12 +97,6 @@ def test_docproc_up_processes_the_corpus_and_stops_cleanly(
         status, listing = _get(f"http://127.0.0.1:{port}/api/documents?limit=500")
         assert status == 200 and len(listing["documents"]) == expected
     finally:
-        os.killpg(up.pid, signal.SIGINT)
-        started = time.monotonic()
-        try:
-            up.wait(25)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
-        stop_seconds = time.monotonic() - started
+        stop_seconds = stop_up(up)
     assert stop_seconds < 20, f"docproc up took {stop_seconds:.1f} s to stop"
     assert _processes_mentioning(str(config)) == []
