@@ -30,6 +30,18 @@ class Receipt:
     duplicate_of: str | None
 
 
+@dataclass(frozen=True)
+class Ending:
+    """How a document ended: what the ledger records once it is finished."""
+
+    key: str
+    status: str
+    outdir: str
+    error_type: str | None
+    stages: str = ""  # JSON of the stage times
+    kind: str = ""
+
+
 class ClaimInfo(Protocol):
     """What the ledger needs of a claimed file."""
 
@@ -194,7 +206,7 @@ class Ledger:
 
     def record_many(self, claims: Sequence[ClaimInfo]) -> list[Receipt]:
         """Record claimed files in one round trip; recording the same claim again is a no-op."""
-        pipe = self.redis.pipeline(transaction=False)
+        calls: list[tuple[list[str], list[Any]]] = []
         for claim in claims:
             fields = {
                 "id": claim.sha256[:12], "token": claim.token, "name": printable(claim.name),
@@ -203,24 +215,38 @@ class Ledger:
                 "status": "queued", "stage": "queued", "worker": "", "retries": 0,
                 "stages": "{}", "updated_ts": _now(),
             }
-            self._record_script(
-                args=[PREFIX, claim.sha256[:12], claim.sha256, claim.token, _now(),
-                      json.dumps(fields)],
-                client=pipe,
-            )
-        return [Receipt(str(key), str(original) or None) for key, original in pipe.execute()]
+            calls.append(([], [PREFIX, claim.sha256[:12], claim.sha256, claim.token, _now(),
+                               json.dumps(fields)]))
+        return [Receipt(str(key), str(original) or None)
+                for key, original in self._run_many(self._record_script, calls)]
 
     def start_stage_many(self, progress: dict[str, str], stage: str, worker: str) -> set[str]:
         """Mark documents running in a stage; return the keys of those already finished.
 
         progress maps each document key to the JSON of its stage times so far.
         """
-        pipe = self.redis.pipeline(transaction=False)
         now = _now()
-        for key, stages in progress.items():
-            self._start_script(keys=[f"{PREFIX}doc:{key}"], args=[stage, worker, stages, now],
-                               client=pipe)
-        return {key for key, finished in zip(progress, pipe.execute(), strict=True) if finished}
+        calls = [([f"{PREFIX}doc:{key}"], [stage, worker, stages, now])
+                 for key, stages in progress.items()]
+        done = self._run_many(self._start_script, calls)
+        return {key for key, finished in zip(progress, done, strict=True) if finished}
+
+    def _run_many(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run a script once per (keys, args) in one round trip, loading it if the server lost it.
+
+        Unlike a redis-py pipeline of Script calls, this asks no SCRIPT EXISTS first.
+        """
+        def execute() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return list(pipe.execute())
+
+        try:
+            return execute()
+        except redis.exceptions.NoScriptError:
+            self.redis.script_load(script.script)
+            return execute()
 
     @cached_property
     def _record_script(self) -> Any:
@@ -337,11 +363,19 @@ class Ledger:
         kind: str = "",
     ) -> None:
         """Record a document's end state, where its outputs are and its metrics, once."""
-        self._finish_script(
-            keys=[f"{PREFIX}doc:{key}"],
-            args=[PREFIX, key, status, outdir, error_type or "", _now(), stages, kind,
-                  MINUTE_TTL_SECONDS, json.dumps(DURATION_BUCKETS)],
-        )
+        self.finish_many([Ending(key, status, outdir, error_type, stages, kind)])
+
+    def finish_many(self, endings: Sequence[Ending]) -> None:
+        """Record several documents' end states in one round trip; each once."""
+        if not endings:
+            return
+        now, buckets = _now(), json.dumps(DURATION_BUCKETS)
+        self._run_many(self._finish_script, [
+            ([f"{PREFIX}doc:{end.key}"],
+             [PREFIX, end.key, end.status, end.outdir, end.error_type or "", now, end.stages,
+              end.kind, MINUTE_TTL_SECONDS, buckets])
+            for end in endings
+        ])
 
     def counts(self) -> dict[str, int]:
         """Return how many documents are in each state: running means a live worker holds it.
@@ -714,6 +748,10 @@ class MemoryLedger(Ledger):
         kind: str = "",
     ) -> None:
         self.docs[key].update(status=status, stage=status, outdir=outdir)
+
+    def finish_many(self, endings: Sequence[Ending]) -> None:
+        for end in endings:
+            self.finish(end.key, end.status, end.outdir, end.error_type)
 
     def counts(self) -> dict[str, int]:
         statuses = [record["status"] for record in self.docs.values()]

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from docproc.ledger import ClaimInfo, Ledger, Receipt
-from docproc.outbox import Outbox, Outputs, printable
+from docproc.ledger import ClaimInfo, Ending, Ledger, Receipt
+from docproc.outbox import Outbox, OutboxError, Outputs, printable
 from docproc.pipeline import DocumentError, FileType, analyze, detect, extract, make_thumbnail
 from docproc.settings import PipelineSettings
 
@@ -160,6 +160,7 @@ def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
 
 def _goes_through(job: Job, stage: Stage) -> bool:
     return not (job.get("finished") or job.get("deferred") or job["error"]
+                or stage in job["timings_ms"]
                 or (job["duplicate_of"] and stage != "detect"))
 
 
@@ -230,17 +231,51 @@ def build_report(job: Job, worker: str) -> dict[str, Any]:
 
 def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> Path:
     """Write the job's outbox folder once, record its end state, and clean the spool."""
+    [outcome] = finish_many([job], ctx, outbox, keep_original)
+    if isinstance(outcome, OutboxError):
+        raise outcome
+    return outcome
+
+
+def finish_many(
+    jobs: list[Job], ctx: StageContext, outbox: Outbox, keep_original: bool
+) -> list[Path | OutboxError]:
+    """Write each job's outbox folder once; record the end states in one ledger round trip.
+
+    Returns each job's folder, or the OutboxError that kept it from being written (that
+    job stays unfinished, its original in the spool).
+    """
+    outcomes: list[Path | OutboxError] = []
+    endings: list[Ending] = []
+    for job in jobs:
+        try:
+            folder, ending = _write_folder(job, ctx.worker, outbox, keep_original)
+        except OutboxError as exc:
+            outcomes.append(exc)
+            continue
+        outcomes.append(folder)
+        endings.append(ending)
+    ctx.ledger.finish_many(endings)
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if not isinstance(outcome, OutboxError):
+            _clean(job)
+    return outcomes
+
+
+def _write_folder(
+    job: Job, worker: str, outbox: Outbox, keep_original: bool
+) -> tuple[Path, Ending]:
+    """Write the job's outbox folder, or find the one an earlier run wrote; say how it ended."""
+    progress = json.dumps(job["progress"])
     written = outbox.find(job["source"]["received_at"], job["raw_name"], job["key"])
     if written is not None:
         # An earlier run wrote the folder but the ledger lost its end (a broker restart).
         report = json.loads((written / "report.json").read_text(encoding="utf-8"))
         error_type = report["error"] and report["error"]["type"]
-        ctx.ledger.finish(job["key"], report["status"], str(written), error_type,
-                          json.dumps(job["progress"]), kind=report["type"]["kind"])
-        _clean(job)
-        return written
+        return written, Ending(job["key"], report["status"], str(written), error_type,
+                               progress, report["type"]["kind"])
     status = status_of(job)
-    report = build_report(job, ctx.worker)
+    report = build_report(job, worker)
     work = Path(job["work_dir"])
     done = status == "done"
     source = Path(job["source_path"])
@@ -252,10 +287,8 @@ def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> 
     )
     folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])
     outbox.write(folder, report, outputs)
-    ctx.ledger.finish(job["key"], status, str(folder), job["error"] and job["error"]["type"],
-                      json.dumps(job["progress"]), kind=report["type"]["kind"])
-    _clean(job)
-    return folder
+    return folder, Ending(job["key"], status, str(folder), job["error"] and job["error"]["type"],
+                          progress, report["type"]["kind"])
 
 
 def _clean(job: Job) -> None:

@@ -123,7 +123,7 @@ def configure(settings: Settings) -> DocprocCelery:
     """Configure the app once for these settings."""
     app._settings = settings
     app.conf.update(celery_config(settings))
-    for task in (detect_task, extract_task, analyze_task, finish_task):
+    for task in (extract_task, finish_task):
         task.max_retries = settings.workers.max_retries
     return app
 
@@ -231,15 +231,17 @@ def _context(task: Task) -> StageContext:
                         timeout_message=stages.timeout_message(limit))
 
 
-def _run(task: Task, jobs: list[Job], stage: Stage) -> list[Job]:
-    """Run a stage over a batch; send on what a time limit cut off; pass on the rest."""
-    jobs = stages.run_stage(jobs, stage, _context(task))
-    deferred = [job for job in jobs if job.pop("deferred", False)]
-    if deferred:
-        submit(deferred, start=stage)
-    for job in jobs:
-        _log_stage(job, stage)
-    return [job for job in jobs if job not in deferred and not job.get("finished")]
+def _run(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list[Job]:
+    """Run a task's stages over a batch; send on what a time limit cut off; pass on the rest."""
+    for stage in stages_of_task:
+        jobs = stages.run_stage(jobs, stage, _context(task))
+        deferred = [job for job in jobs if job.pop("deferred", False)]
+        if deferred:
+            submit(deferred, start=stage)
+        for job in jobs:
+            _log_stage(job, stage)
+        jobs = [job for job in jobs if job not in deferred and not job.get("finished")]
+    return jobs
 
 
 def _log_stage(job: Job, stage: str) -> None:
@@ -247,55 +249,47 @@ def _log_stage(job: Job, stage: str) -> None:
     if error and error["stage"] == stage:
         log.info("%s %s failed: %s (%s)", job["key"], stage, error["type"], error["message"])
     elif stage in job["timings_ms"]:
-        log.info("%s %s %s %.1f ms", job["key"], stage, job["source"]["relpath"],
-                 job["timings_ms"][stage])
+        log.debug("%s %s %s %.1f ms", job["key"], stage, job["source"]["relpath"],
+                  job["timings_ms"][stage])
 
 
-def _finish(task: Task, job: Job) -> Path | None:
-    """Write one document's outbox folder; on an outbox error retry it alone, then fail it."""
+def _finish_all(task: Task, jobs: list[Job]) -> int:
+    """Write the documents' outbox folders; retry alone, then fail, one the outbox refused."""
     keep = app.settings.watcher.on_success == "archive"
-    ctx = _context(task)
-    try:
-        folder = stages.finish(job, ctx, app.outbox, keep_original=keep)
-    except OutboxError as exc:
+    outcomes = stages.finish_many(jobs, _context(task), app.outbox, keep_original=keep)
+    finished = 0
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if not isinstance(outcome, OutboxError):
+            _log_finished(job, outcome)
+            finished += 1
+            continue
         attempts = job["attempts"] = job.get("attempts", 0) + 1
         if attempts > app.settings.workers.max_retries or job["error"]:
-            raise
-        log.warning("%s: %s; trying again", job["key"], exc)
+            _fail_for_good(task, job, outcome)
+            continue
+        log.warning("%s: %s; trying again", job["key"], outcome)
         finish_task.apply_async(([job],), countdown=min(60, 2 ** attempts))
-        return None
-    log.info("%s %s -> %s", job["key"], stages.status_of(job), folder)
-    return folder
+    return finished
 
 
-@app.task(bind=True, base=DocumentTask, name="docproc.detect")
-def detect_task(self: Task, jobs: list[Job]) -> list[Job]:
-    """Detect each file's type."""
-    return _run(self, jobs, "detect")
+def _log_finished(job: Job, folder: Path) -> None:
+    timings = " ".join(f"{stage} {ms:g}" for stage, ms in job["timings_ms"].items())
+    log.info("%s %s %s (ms: %s) -> %s", job["key"], stages.status_of(job),
+             job["source"]["relpath"], timings, folder)
 
 
+# Two hops: a task of its own costs more than detect or analyze take (~0.1 ms), so each
+# rides with the heavy stage that reads the same input.
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")
 def extract_task(self: Task, jobs: list[Job]) -> list[Job]:
-    """Extract text, pages and image facts."""
-    return _run(self, jobs, "extract")
-
-
-@app.task(bind=True, base=DocumentTask, name="docproc.analyze")
-def analyze_task(self: Task, jobs: list[Job]) -> list[Job]:
-    """Find keywords and language."""
-    return _run(self, jobs, "analyze")
+    """Detect each file's type and extract its text, pages and image facts."""
+    return _run(self, jobs, ("detect", "extract"))
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.finish")
 def finish_task(self: Task, jobs: list[Job]) -> int:
-    """Make thumbnails and write each document's outbox folder, each on its own."""
-    finished = 0
-    for job in _run(self, jobs, "thumbnail"):
-        try:
-            finished += _finish(self, job) is not None
-        except OutboxError as exc:
-            _fail_for_good(self, job, exc)
-    return finished
+    """Analyze the text, make thumbnails and write each document's outbox folder, each alone."""
+    return _finish_all(self, _run(self, jobs, ("analyze", "thumbnail")))
 
 
 def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
@@ -304,8 +298,9 @@ def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
     log.error("%s failed for good in %s: %s", job.get("key"), task.name, message)
     if not job["error"]:
         stages.fail(job, task.name.rsplit(".", 1)[-1], "internal", message)
+    keep = app.settings.watcher.on_success == "archive"
     try:
-        _finish(task, job)
+        _log_finished(job, stages.finish(job, _context(task), app.outbox, keep_original=keep))
     except Exception:
         log.exception("%s: could not write its failure; the original stays in the spool",
                       job.get("key"))
@@ -346,11 +341,12 @@ def _give_up(record: dict[str, Any], reason: str) -> None:
         app.ledger.finish(record["key"], "failed", "", "internal")
 
 
-STAGE_TASKS = {"detect": 0, "extract": 1, "analyze": 2, "thumbnail": 3}
-
-
 def submit(jobs: list[Job], start: Stage = "detect") -> None:
-    """Send a batch of jobs through the stage chain, from the given stage on."""
-    tasks = [detect_task, extract_task, analyze_task, finish_task][STAGE_TASKS[start]:]
-    first, *rest = tasks
-    chain(first.s(jobs), *(task.s() for task in rest)).apply_async()
+    """Send a batch of jobs through the chain, from the task that runs the given stage on.
+
+    Stages a job has already been through are not run again.
+    """
+    if start in ("detect", "extract"):
+        chain(extract_task.s(jobs), finish_task.s()).apply_async()
+    else:
+        finish_task.apply_async((jobs,))

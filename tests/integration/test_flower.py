@@ -73,7 +73,7 @@ def test_flower_shows_our_workers_and_tasks_with_task_events_on(
                          40, interval=0.5, message="Flower to list our worker")
     name = next(name for name in workers if name.startswith("flowered@"))
     registered = set(workers[name]["registered"])
-    assert {"docproc.detect", "docproc.extract", "docproc.analyze", "docproc.finish"} <= registered
+    assert {"docproc.extract", "docproc.finish"} <= registered
 
     (settings.inbox / "letter.txt").write_text("Dear reader, the invoices are attached.\n")
     wait_until(lambda: reports(settings.outbox), 30, message="the letter's report")
@@ -83,6 +83,6 @@ def test_flower_shows_our_workers_and_tasks_with_task_events_on(
         return {task["name"]: task for task in tasks.values()
                 if task.get("state") == "SUCCESS" and task.get("worker") == name}
 
-    tasks = wait_until(lambda: len(found := finished_tasks()) >= 4 and found, 20, interval=0.5,
+    tasks = wait_until(lambda: len(found := finished_tasks()) >= 2 and found, 20, interval=0.5,
                        message="Flower to see the chain's tasks succeed")
-    assert {"docproc.detect", "docproc.extract", "docproc.analyze", "docproc.finish"} <= set(tasks)
+    assert {"docproc.extract", "docproc.finish"} <= set(tasks)

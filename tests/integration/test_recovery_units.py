@@ -91,6 +91,19 @@ def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> N
     assert queued_keys(ledger.redis, "docproc") == {"abc123", "def456"}
 
 
+def test_the_ledger_records_and_starts_after_the_server_forgot_its_scripts(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    first = ledger.record(_claimed(tmp_path, "01-tok", b"before the restart"))
+    ledger.redis.script_flush()  # what a restarted broker knows of our Lua scripts
+    second = ledger.record(_claimed(tmp_path, "02-tok", b"after the restart"))
+    assert first.key != second.key and ledger.key_for_token("02-tok") == second.key
+    ledger.redis.script_flush()
+    assert ledger.start_stage_many({second.key: "{}"}, "detect", "w1") == set()
+    record = ledger.get(second.key)
+    assert record is not None and record["stage"] == "detect" and record["worker"] == "w1"
+
+
 def test_batches_are_single_when_few_and_larger_when_many() -> None:
     from docproc.intake import batch_sizes
 
