@@ -346,7 +346,16 @@ def submit(jobs: list[Job], start: Stage = "detect") -> None:
 
     Stages a job has already been through are not run again.
     """
+    # What Flower and `celery inspect` show as the arguments: the documents, not their jobs.
+    shown = {"argsrepr": _describe(jobs), "kwargsrepr": "{}"}
     if start in ("detect", "extract"):
-        chain(extract_task.s(jobs), finish_task.s()).apply_async()
+        chain(extract_task.s(jobs).set(**shown), finish_task.s().set(**shown)).apply_async()
     else:
-        finish_task.apply_async((jobs,))
+        finish_task.apply_async((jobs,), **shown)
+
+
+def _describe(jobs: list[Job]) -> str:
+    keys = ", ".join(f"{job['key']} {job['source']['relpath']}" for job in jobs[:8])
+    more = f", … {len(jobs) - 8} more" if len(jobs) > 8 else ""
+    noun = "document" if len(jobs) == 1 else "documents"
+    return f"[{len(jobs)} {noun}: {keys}{more}]"

@@ -86,3 +86,6 @@ def test_flower_shows_our_workers_and_tasks_with_task_events_on(
     tasks = wait_until(lambda: len(found := finished_tasks()) >= 2 and found, 20, interval=0.5,
                        message="Flower to see the chain's tasks succeed")
     assert {"docproc.extract", "docproc.finish"} <= set(tasks)
+    # Operators see which documents a task carries, not a dump of its jobs.
+    assert "1 document: " in tasks["docproc.extract"]["args"]
+    assert "letter.txt" in tasks["docproc.finish"]["args"]
