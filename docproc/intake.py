@@ -32,8 +32,11 @@ MAX_PER_TASK = 16
 
 
 def batch_sizes(count: int, max_per_task: int = MAX_PER_TASK) -> list[int]:
-    """Split count documents into task batches: alone when few, up to max_per_task when many."""
-    per_task = max(1, min(max_per_task, count // 4))
+    """Split count documents into task batches: alone when few, up to max_per_task when many.
+
+    At least two batches, so that two worker processes share a short burst.
+    """
+    per_task = max(1, min(max_per_task, count // 2))
     return [min(per_task, count - start) for start in range(0, count, per_task)]
 
 
