@@ -424,14 +424,82 @@ _EVENT_FILTER: list[type[FileSystemEvent]] = [
 try:
     from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
     from watchdog.observers.inotify_c import InotifyFD
-    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+    from watchdog.observers.inotify_move_event_grouper import (
+        GroupedInotifyEvent,
+        InotifyMoveEventGrouper,
+        PathedInotifyEvent,
+    )
+    from watchdog.utils.delayed_queue import DelayedQueue
 except Exception:  # not Linux: the platform's own observer is used instead
     HAVE_INOTIFY = False
 else:
     HAVE_INOTIFY = True
 
+    class _PairingQueue(DelayedQueue[GroupedInotifyEvent]):
+        """watchdog's delayed event queue, finding a rename's first half by its cookie at once.
+
+        watchdog scans the whole queue for it, twice per rename: quadratic in a burst.
+        """
+
+        def __init__(self, delay: float) -> None:
+            super().__init__(delay)
+            self._moved_from: dict[int, PathedInotifyEvent] = {}
+
+        def put(self, element: GroupedInotifyEvent, *, delay: bool = False) -> None:
+            if delay and isinstance(element, PathedInotifyEvent):
+                with self._lock:
+                    self._moved_from[element.ev.cookie] = element
+            super().put(element, delay=delay)
+
+        def moved_from(self, cookie: int) -> PathedInotifyEvent | None:
+            with self._lock:
+                return self._moved_from.get(cookie)
+
+        def take_moved_from(self, cookie: int) -> PathedInotifyEvent | None:
+            """Remove and return the queued first half of a rename; it is skipped when due."""
+            with self._lock:
+                return self._moved_from.pop(cookie, None)
+
+        def clear(self) -> None:
+            with self._lock:
+                self._moved_from.clear()
+            super().clear()
+
+        def get(self) -> GroupedInotifyEvent | None:
+            while True:
+                with self._not_empty:
+                    while not self._queue and not self._closed:
+                        self._not_empty.wait()
+                    if self._closed:
+                        return None
+                    head, inserted, delayed = self._queue[0]
+                    if not delayed:
+                        return self._queue.popleft()[0]
+                    assert isinstance(head, PathedInotifyEvent)
+                    if self._moved_from.get(head.ev.cookie) is not head:
+                        self._queue.popleft()  # paired meanwhile: its moved-to carries it
+                        continue
+                    wait = inserted + self.delay - time.monotonic()
+                    if wait <= 0:
+                        del self._moved_from[head.ev.cookie]
+                        return self._queue.popleft()[0]
+                    # A put (maybe the pairing moved-to) wakes this early.
+                    self._not_empty.wait(wait)
+
     class _FastMoveGrouper(InotifyMoveEventGrouper):
+        """Pair renames within MOVE_PAIR_SECONDS, in constant time per event."""
+
         delay = MOVE_PAIR_SECONDS
+
+        def __init__(self) -> None:
+            self._queue: _PairingQueue = _PairingQueue(self.delay)
+
+        def _group_moved_to_event(self, to_event: PathedInotifyEvent) -> GroupedInotifyEvent:
+            from_event = self._queue.take_moved_from(to_event.ev.cookie)
+            return (from_event, to_event) if from_event is not None else to_event
+
+        def get_queued_moved_from_event(self, cookie: int) -> PathedInotifyEvent | None:
+            return self._queue.moved_from(cookie)
 
     @dataclass
     class _WatchGroup(InotifyWatchGroup):

@@ -220,6 +220,39 @@ def test_file_renamed_in_from_hidden_temp_name_is_claimed_under_final_name(
     assert running.relpaths() == ["report.pdf", "zz-sentinel.txt"]
 
 
+def test_a_burst_of_renames_is_claimed_once_each_under_final_names(
+    watch: Callable[..., Running], inbox: Path
+) -> None:
+    running = watch("events")
+    names = [f"scan-{number:04d}.pdf" for number in range(1500)]
+    for name in names:
+        (inbox / f".{name}.part").write_bytes(name.encode())
+    for name in names:
+        os.rename(inbox / f".{name}.part", inbox / name)
+    wait_for(lambda: len(running.claims) >= len(names), timeout=30, what="every rename claimed")
+    running.sentinel()
+    assert sorted(running.relpaths()) == [*names, "zz-sentinel.txt"]
+    assert all(spool_content(c) == c.name.encode() for c in running.claims[:-1])
+
+
+def test_renames_across_the_inbox_edge_are_a_new_file_or_a_gone_one(
+    watch: Callable[..., Running], inbox: Path, tmp_path: Path
+) -> None:
+    running = watch("events", settle_seconds=5.0)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "brought-in.txt").write_text("from a folder beside the inbox")
+    with open(inbox / "taken-away.txt", "w") as out:
+        out.write("still being written")  # open: not complete, so not claimable yet
+        out.flush()
+        os.rename(inbox / "taken-away.txt", outside / "taken-away.txt")
+    os.rename(outside / "brought-in.txt", inbox / "brought-in.txt")
+    assert running.claimed("brought-in.txt").bytes == len("from a folder beside the inbox")
+    running.sentinel()
+    assert running.relpaths() == ["brought-in.txt", "zz-sentinel.txt"]
+    assert (outside / "taken-away.txt").read_text() == "still being written"
+
+
 def test_rename_into_place_is_claimed_without_waiting_to_settle(
     watch: Callable[..., Running], inbox: Path
 ) -> None:
