@@ -182,23 +182,28 @@ def _hash_file(path: Path) -> tuple[int, str]:
 
 
 def _write_claim(spool_dir: Path, token: str, record: dict[str, str]) -> Path:
-    """Write spool_dir/<token>.claim.json atomically and return its path."""
-    temp = spool_dir / f"{token}.claim.tmp"
+    """Write spool_dir/<token>.claim.json and return its path.
+
+    One small write, before the file itself is moved: a claim cut short leaves a record
+    without data, which `recover_spool` removes (an unreadable record falls back to the token).
+    """
+    final = spool_dir / f"{token}.claim.json"
     data = json.dumps(record).encode()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        fd = os.open(temp, flags, 0o644)
+        fd = os.open(final, flags, 0o644)
     except FileNotFoundError:
         spool_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(temp, flags, 0o644)
+        fd = os.open(final, flags, 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
+    except OSError:
+        os.unlink(final)
+        raise
     finally:
         os.close(fd)
-    final = spool_dir / f"{token}.claim.json"
-    os.replace(temp, final)
     return final
 
 
