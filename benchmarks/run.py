@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder of latest.json and latest.md (default: %(default)s)")
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(PARTS),
                         help=f"comma-separated parts to run, of {','.join(PARTS)}")
-    parser.add_argument("--repeat", type=int, default=2,
-                        help="rounds of limit, inproc and burst, best kept (default 2)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of limit, inproc and burst, best kept (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (debugging)")
     args = parser.parse_args(argv)
     unknown = set(args.only) - set(PARTS)

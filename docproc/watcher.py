@@ -451,10 +451,14 @@ else:
             self._moved_from: dict[int, PathedInotifyEvent] = {}
 
         def put(self, element: GroupedInotifyEvent, *, delay: bool = False) -> None:
-            if delay and isinstance(element, PathedInotifyEvent):
-                with self._lock:
+            with self._lock:
+                if delay and isinstance(element, PathedInotifyEvent):
                     self._moved_from[element.ev.cookie] = element
-            super().put(element, delay=delay)
+                # Wake the reader only when it waits for an empty queue: one waiting out a
+                # rename's first half would only wake to wait again, once per event of a burst.
+                if not self._queue:
+                    self._not_empty.notify()
+                self._queue.append((element, time.monotonic(), delay))
 
         def moved_from(self, cookie: int) -> PathedInotifyEvent | None:
             with self._lock:
@@ -463,7 +467,10 @@ else:
         def take_moved_from(self, cookie: int) -> PathedInotifyEvent | None:
             """Remove and return the queued first half of a rename; it is skipped when due."""
             with self._lock:
-                return self._moved_from.pop(cookie, None)
+                event = self._moved_from.pop(cookie, None)
+                if event is not None and self._queue and self._queue[0][0] is event:
+                    self._not_empty.notify()  # the reader waits this one out: no longer
+                return event
 
         def clear(self) -> None:
             with self._lock:
@@ -488,7 +495,7 @@ else:
                     if wait <= 0:
                         del self._moved_from[head.ev.cookie]
                         return self._queue.popleft()[0]
-                    # A put (maybe the pairing moved-to) wakes this early.
+                    # Pairing this rename's second half wakes the reader early.
                     self._not_empty.wait(wait)
 
     class _FastMoveGrouper(InotifyMoveEventGrouper):
