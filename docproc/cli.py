@@ -104,9 +104,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     _prepare_state(settings)
     settings.inbox.mkdir(parents=True, exist_ok=True)
     stop = _stop_event()
-    app = configure(settings)
-    # Chains build result handles: load the backend's modules now, not on the first file.
-    assert app.backend is not None
+    configure(settings, results=False)
     wait_for_broker(settings)
     intake = Intake(settings, Ledger(redis_client(settings)), submit)
     intake.recover(recover_spool(settings.spool_dir))

@@ -119,10 +119,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def configure(settings: Settings) -> DocprocCelery:
-    """Configure the app once for these settings."""
+def configure(settings: Settings, *, results: bool = True) -> DocprocCelery:
+    """Configure the app once for these settings.
+
+    A process that only sends documents on (the watcher) passes results=False: it never
+    reads a result, and each chain it sends would otherwise track result handles.
+    """
     app._settings = settings
     app.conf.update(celery_config(settings))
+    if not results:
+        app.conf.result_backend = None
     for task in (extract_task, finish_task):
         task.max_retries = settings.workers.max_retries
     return app
