@@ -261,8 +261,8 @@ def _log_stage(job: Job, stage: str) -> None:
 
 def _finish_all(task: Task, jobs: list[Job]) -> int:
     """Write the documents' outbox folders; retry alone, then fail, one the outbox refused."""
-    keep = app.settings.watcher.on_success == "archive"
-    outcomes = stages.finish_many(jobs, _context(task), app.outbox, keep_original=keep)
+    outcomes = stages.finish_many(jobs, _context(task), app.outbox,
+                                  keep_original=_keep_originals())
     finished = 0
     for job, outcome in zip(jobs, outcomes, strict=True):
         if not isinstance(outcome, OutboxError):
@@ -278,6 +278,10 @@ def _finish_all(task: Task, jobs: list[Job]) -> int:
     return finished
 
 
+def _keep_originals() -> bool:
+    return app.settings.watcher.on_success == "archive"
+
+
 def _log_finished(job: Job, folder: Path) -> None:
     timings = " ".join(f"{stage} {ms:g}" for stage, ms in job["timings_ms"].items())
     log.info("%s %s %s (ms: %s) -> %s", job["key"], stages.status_of(job),
@@ -285,17 +289,21 @@ def _log_finished(job: Job, folder: Path) -> None:
 
 
 # Two hops: a task of its own costs more than detect or analyze take (~0.1 ms), so each
-# rides with the heavy stage that reads the same input.
+# rides with the heavy stage beside it.
+EXTRACT_STAGES: tuple[Stage, ...] = ("detect", "extract")
+FINISH_STAGES: tuple[Stage, ...] = ("analyze", "thumbnail")
+
+
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")
 def extract_task(self: Task, jobs: list[Job]) -> list[Job]:
     """Detect each file's type and extract its text, pages and image facts."""
-    return _run(self, jobs, ("detect", "extract"))
+    return _run(self, jobs, EXTRACT_STAGES)
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.finish")
 def finish_task(self: Task, jobs: list[Job]) -> int:
     """Analyze the text, make thumbnails and write each document's outbox folder, each alone."""
-    return _finish_all(self, _run(self, jobs, ("analyze", "thumbnail")))
+    return _finish_all(self, _run(self, jobs, FINISH_STAGES))
 
 
 def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
@@ -304,9 +312,9 @@ def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
     log.error("%s failed for good in %s: %s", job.get("key"), task.name, message)
     if not job["error"]:
         stages.fail(job, task.name.rsplit(".", 1)[-1], "internal", message)
-    keep = app.settings.watcher.on_success == "archive"
     try:
-        _log_finished(job, stages.finish(job, _context(task), app.outbox, keep_original=keep))
+        _log_finished(job, stages.finish(job, _context(task), app.outbox,
+                                         keep_original=_keep_originals()))
     except Exception:
         log.exception("%s: could not write its failure; the original stays in the spool",
                       job.get("key"))
@@ -354,7 +362,7 @@ def submit(jobs: list[Job], start: Stage = "detect") -> None:
     """
     # What Flower and `celery inspect` show as the arguments: the documents, not their jobs.
     shown = {"argsrepr": _describe(jobs), "kwargsrepr": "{}"}
-    if start in ("detect", "extract"):
+    if start in EXTRACT_STAGES:
         chain(extract_task.s(jobs).set(**shown), finish_task.s().set(**shown)).apply_async()
     else:
         finish_task.apply_async((jobs,), **shown)

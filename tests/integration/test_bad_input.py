@@ -181,3 +181,46 @@ def test_a_document_slower_than_the_time_limit_fails_as_timeout(
     assert by_name["huge.png"]["error"]["type"] == "timeout"
     assert by_name["after.txt"]["status"] == "done"
     assert run.processes["worker"].poll() is None
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_a_time_limit_in_a_batch_fails_the_slow_document_and_sends_on_the_rest(
+    broker: dict[str, Any], make_config: Callable[..., Path],
+    daemon: Callable[[Path], Daemon], tmp_path: Path,
+) -> None:
+    from PIL import Image
+
+    from docproc.broker import redis_client
+    from docproc.intake import Intake
+    from docproc.ledger import Ledger
+    from docproc.settings import load_settings
+    from docproc.stages import Job
+    from docproc.tasks import configure, submit
+    from docproc.watcher import claim
+
+    config = make_config(**broker, workers={"task_soft_time_limit": 0.2, "task_time_limit": 0.4,
+                                            "max_retries": 1})
+    settings = load_settings(config, environ={})
+    run = daemon(config)
+    run.start("worker")
+    settings.inbox.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (9000, 9000), (200, 30, 30)).save(settings.inbox / "huge.png",
+                                                      compress_level=1)
+    (settings.inbox / "after.txt").write_text("sent on after the slow one in its batch\n")
+    claims = [claim(settings.inbox / name, settings.inbox, settings.spool_dir)
+              for name in ("huge.png", "after.txt")]
+    jobs: list[Job] = []
+    configure(settings)
+    intake = Intake(settings, Ledger(redis_client(settings)), jobs.extend)
+    intake.pending.extend(claimed for claimed in claims if claimed is not None)
+    intake.flush()
+    submit(jobs)  # one task for both: the time limit cuts it in the middle
+
+    found = wait_until(lambda: len(reports(settings.outbox)) >= 2 and reports(settings.outbox),
+                       90, message="both reports")
+    by_name = {report["source"]["name"]: report for report in found}
+    assert (by_name["huge.png"]["status"], by_name["huge.png"]["error"]["type"]) == (
+        "failed", "timeout")
+    assert by_name["after.txt"]["status"] == "done"
+    assert by_name["after.txt"]["text"]["words"] == 9
+    assert run.processes["worker"].poll() is None
