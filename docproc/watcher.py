@@ -754,8 +754,9 @@ class InboxWatcher:
                 cand.since = now
             elif kind in (_CLOSED, _MOVED_IN):
                 cand.since, cand.closed, cand.renamed_in = now, True, kind == _MOVED_IN
-                # The size known here may be stale; the check reschedules an empty file.
-                self._schedule(path, cand, now + self._required(cand))
+                # The size known here may be stale (a copy seen empty before it was written):
+                # look again after the quiet period; the check gives a file still empty its grace.
+                self._schedule(path, cand, now + (0.0 if cand.renamed_in else CLOSE_QUIET_SECONDS))
         return rescan
 
     def _scan(self, root: str) -> None:

@@ -459,6 +459,28 @@ def test_placeholder_that_gets_content_is_claimed_once_with_it(
     assert running.relpaths().count("download.pdf") == 1
 
 
+@pytest.mark.parametrize("how", ["written", "renamed"])
+def test_a_file_first_seen_empty_is_claimed_soon_after_it_is_filled_and_closed(
+    how: str, watch: Callable[..., Running], inbox: Path
+) -> None:
+    # What `cp -r folder inbox/` does: the watcher may look while a file is still empty.
+    running = watch("events", empty_grace_seconds=30.0)
+    target = inbox / "copied.pdf"
+    target.touch()
+    wait_for(lambda: (cand := running.watcher._pending.get(str(target))) and cand.size == 0,
+             what="the watcher to have seen the file empty")
+    data = os.urandom(30_000)
+    filled = time.monotonic()
+    if how == "written":
+        target.write_bytes(data)
+    else:
+        (inbox / "copied.pdf.part").write_bytes(data)
+        os.rename(inbox / "copied.pdf.part", target)
+    got = running.claimed("copied.pdf")
+    assert (got.bytes, got.sha256) == (len(data), sha(data))
+    assert running.times["copied.pdf"] - filled < 5.0  # not the 30 s grace of an empty file
+
+
 def test_spool_inside_the_inbox_is_left_alone(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     spool = inbox / "state" / "spool"
