@@ -106,14 +106,14 @@ def backlog_queries(book: Ledger) -> dict[str, Any]:
     """Time the reads that `docproc status` and the reconciler (every 3 s) make at this backlog."""
     timings: dict[str, Any] = {}
     try:
+        from docproc.queues import DOCUMENTS
         from docproc.reconcile import queued_keys
-        from docproc.tasks import QUEUE
     except ImportError as exc:
         return {"error": f"the product's reconcile API moved: {exc}"}
     queries: dict[str, Callable[[], object]] = {
         "ledger_counts_ms": book.counts,
         "ledger_active_ms": book.active,
-        "reconcile_queued_keys_ms": lambda: queued_keys(book.redis, QUEUE),
+        "reconcile_queued_keys_ms": lambda: queued_keys(book.redis, DOCUMENTS),
     }
     for name, query in queries.items():
         started = time.perf_counter()

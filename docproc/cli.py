@@ -135,15 +135,16 @@ def _sweep_spool(intake: Intake, settings: Settings, stop: threading.Event) -> N
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc import queues
     from docproc.broker import wait_for_broker
-    from docproc.tasks import CONTROL_QUEUE, QUEUE, configure
+    from docproc.tasks import configure
 
     app = configure(settings)
     wait_for_broker(settings)
     argv = [
         "worker", "--loglevel", "INFO", "-n", args.name or "worker1@%h",
         "--concurrency", str(args.concurrency or settings.workers.concurrency),
-        "--without-mingle", "--without-gossip", "--queues", f"{QUEUE},{CONTROL_QUEUE}",
+        "--without-mingle", "--without-gossip", "--queues", ",".join(queues.ALL),
     ]
     app.worker_main(argv)
     return EXIT_OK

@@ -19,12 +19,13 @@ from typing import Any
 import redis
 from kombu import Connection
 
+from docproc import queues
 from docproc.ledger import DURATION_BUCKETS, Ledger
 from docproc.settings import Settings
 
 log = logging.getLogger("docproc.stats")
 
-QUEUES = ("docproc", "docproc.control")
+QUEUES = queues.ALL
 STAGES = ("detect", "extract", "analyze", "thumbnail")
 END_STATES = ("done", "failed", "duplicate")
 # kombu's Redis transport keeps a queue's prioritised messages in lists named queue + sep + step.

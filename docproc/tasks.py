@@ -20,7 +20,7 @@ from celery.worker import state as worker_state
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
-from docproc import stages
+from docproc import queues, stages
 from docproc.broker import redis_client
 from docproc.intake import Intake
 from docproc.ledger import Ledger
@@ -37,9 +37,6 @@ from docproc.settings import Settings, load_settings
 from docproc.stages import Job, Stage, StageContext
 
 log = logging.getLogger("docproc.tasks")
-QUEUE = "docproc"
-# Recovery must not wait behind a backlog of documents.
-CONTROL_QUEUE = "docproc.control"
 TRANSIENT = (OSError, RedisError)
 INFRASTRUCTURE = (RedisError, KombuOperationalError, ConnectionError)
 
@@ -97,12 +94,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_transport_options": {"visibility_timeout": max(3600, workers.task_time_limit * 2)},
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
-        "task_default_queue": QUEUE,
-        "task_routes": {"docproc.reconcile": {"queue": CONTROL_QUEUE},
+        "task_default_queue": queues.DOCUMENTS,
+        "task_routes": {"docproc.finish": {"queue": queues.FINISHING},
+                        "docproc.reconcile": {"queue": queues.CONTROL},
                         # The daily report's chord and the purge read and delete files, briefly:
                         # they must not wait behind a backlog of documents.
-                        "docproc.daily.*": {"queue": CONTROL_QUEUE},
-                        "docproc.purge": {"queue": CONTROL_QUEUE}},
+                        "docproc.daily.*": {"queue": queues.CONTROL},
+                        "docproc.purge": {"queue": queues.CONTROL}},
         "worker_hijack_root_logger": False,
         # Task events for Flower and `celery events`: workers.task_events.
         "worker_send_task_events": workers.task_events,
@@ -329,11 +327,15 @@ def reconcile_task(self: Task) -> dict[str, list[str]]:
         return {"resent": [], "failed": []}
     def queued() -> set[str] | None:
         if not settings.broker.startswith("amqp"):
-            return queued_keys(app.ledger.redis, QUEUE)
-        # RabbitMQ cannot list its queue; an empty one at least says that nothing waits.
+            return set().union(*(queued_keys(app.ledger.redis, queue)
+                                 for queue in queues.DOCUMENT_QUEUES))
+        # RabbitMQ cannot list its queues; empty ones at least say that nothing waits.
         with app.connection_for_write() as connection:
-            _, waiting, _ = connection.default_channel.queue_declare(QUEUE, passive=True)
-        return set() if waiting == 0 else None
+            for queue in queues.DOCUMENT_QUEUES:
+                _, waiting, _ = connection.default_channel.queue_declare(queue, passive=True)
+                if waiting:
+                    return None
+        return set()
 
     reconciler = Reconciler(app.ledger, app.intake.resend, _give_up, settings.workers.max_retries)
     outcome = reconciler.run_if_due(queued)

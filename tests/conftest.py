@@ -117,8 +117,9 @@ def _purge_amqp_queue(url: str) -> None:
 
     with Connection(url) as connection:
         channel = connection.channel()
-        with contextlib.suppress(Exception):  # the queue does not exist yet
-            channel.queue_purge("docproc")
+        for queue in ("docproc", "docproc.finish"):
+            with contextlib.suppress(Exception):  # the queue does not exist yet
+                channel.queue_purge(queue)
 
 
 @pytest.fixture

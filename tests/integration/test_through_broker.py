@@ -88,3 +88,32 @@ def test_same_content_twice_is_processed_once(
     assert again["status"] == "duplicate"
     assert again["duplicate_of"] == first["id"] and again["id"] == first["id"]
     assert (again["_folder"] / "original" / "again.pdf").exists()
+
+
+@pytest.mark.parametrize("broker", ["embedded", "rabbitmq"], indirect=True)
+def test_under_a_backlog_documents_finish_while_others_have_not_started(
+    broker: dict[str, Any], make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
+) -> None:
+    from docproc.broker import redis_client
+    from docproc.ledger import Ledger
+    from docproc.settings import load_settings
+
+    config = make_config(**broker, workers={"concurrency": 1})
+    settings = load_settings(config, environ={})
+    ledger = Ledger(redis_client(settings))
+    run = daemon(config)
+    run.start("watch")
+    inbox = _inbox(config)
+    inbox.mkdir(parents=True, exist_ok=True)
+    count = 240
+    for number in range(count):
+        (inbox / f"note-{number:03d}.txt").write_text(f"backlog note number {number}\n")
+    wait_until(lambda: ledger.counts()["queued"] == count, 60,
+               message="the whole backlog to be queued before any worker runs")
+    run.start("worker")
+    first = wait_until(lambda: reports(_outbox(config)), 60, message="a first report")
+    not_started = [record for record in ledger.recent(limit=count)
+                   if record["stage"] == "queued"]
+    # A document's second hop does not wait behind every first hop of the backlog.
+    assert first and len(not_started) > count // 4
+    wait_until(lambda: len(reports(_outbox(config))) == count, 120, message="every report")
