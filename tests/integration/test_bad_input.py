@@ -160,18 +160,25 @@ def test_an_unwritable_outbox_fails_the_document_with_a_reason_and_keeps_it(
     assert original.read_text() == "the outbox cannot take this\n"
 
 
+# Time limits that cut into the decoding of _slow_image.
+TIME_LIMITED = {"task_soft_time_limit": 0.2, "task_time_limit": 0.4, "max_retries": 1}
+
+
+def _slow_image(path: Path) -> None:
+    """Write an image under the bomb limit that takes seconds to decode (80 million pixels)."""
+    from PIL import Image
+
+    Image.new("RGB", (9000, 9000), (200, 30, 30)).save(path, format="PNG", compress_level=1)
+
+
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
 def test_a_document_slower_than_the_time_limit_fails_as_timeout(
     broker: dict[str, Any], make_config: Callable[..., Path],
     daemon: Callable[[Path], Daemon], tmp_path: Path,
 ) -> None:
-    from PIL import Image
-
-    config = make_config(**broker, workers={"task_soft_time_limit": 0.2, "task_time_limit": 0.4,
-                                            "max_retries": 1})
+    config = make_config(**broker, workers=TIME_LIMITED)
     run, inbox, outbox = _start(config, daemon)
-    # About 80 million pixels: under the bomb limit, but seconds of decoding.
-    Image.new("RGB", (9000, 9000), (200, 30, 30)).save(tmp_path / "huge.png", compress_level=1)
+    _slow_image(tmp_path / "huge.png")
     (tmp_path / "huge.png").rename(inbox / "huge.png")
     (inbox / "after.txt").write_text("a small file after the slow one\n")
     found = wait_until(lambda: len(reports(outbox)) >= 2 and reports(outbox), 90,
@@ -188,8 +195,6 @@ def test_a_time_limit_in_a_batch_fails_the_slow_document_and_sends_on_the_rest(
     broker: dict[str, Any], make_config: Callable[..., Path],
     daemon: Callable[[Path], Daemon], tmp_path: Path,
 ) -> None:
-    from PIL import Image
-
     from docproc.broker import redis_client
     from docproc.intake import Intake
     from docproc.ledger import Ledger
@@ -198,14 +203,12 @@ def test_a_time_limit_in_a_batch_fails_the_slow_document_and_sends_on_the_rest(
     from docproc.tasks import configure, submit
     from docproc.watcher import claim
 
-    config = make_config(**broker, workers={"task_soft_time_limit": 0.2, "task_time_limit": 0.4,
-                                            "max_retries": 1})
+    config = make_config(**broker, workers=TIME_LIMITED)
     settings = load_settings(config, environ={})
     run = daemon(config)
     run.start("worker")
     settings.inbox.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (9000, 9000), (200, 30, 30)).save(settings.inbox / "huge.png",
-                                                      compress_level=1)
+    _slow_image(settings.inbox / "huge.png")
     (settings.inbox / "after.txt").write_text("sent on after the slow one in its batch\n")
     claims = [claim(settings.inbox / name, settings.inbox, settings.spool_dir)
               for name in ("huge.png", "after.txt")]
