@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 import redis
@@ -199,6 +198,14 @@ class Ledger:
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
+        self._scripts: dict[str, Any] = {}
+
+    def _script(self, lua: str) -> Any:
+        """Return this Lua source registered with the client (its SHA computed once)."""
+        script = self._scripts.get(lua)
+        if script is None:
+            script = self._scripts[lua] = self.redis.register_script(lua)
+        return script
 
     def record(self, claim: ClaimInfo) -> Receipt:
         """Record a claimed file as queued; give it a key; find an earlier copy of its content."""
@@ -218,7 +225,7 @@ class Ledger:
             calls.append(([], [PREFIX, claim.sha256[:12], claim.sha256, claim.token, _now(),
                                json.dumps(fields)]))
         return [Receipt(str(key), str(original) or None)
-                for key, original in self._run_many(self._record_script, calls)]
+                for key, original in self._run_many(self._script(RECORD_LUA), calls)]
 
     def start_stage_many(self, progress: dict[str, str], stage: str, worker: str) -> set[str]:
         """Mark documents running in a stage; return the keys of those already finished.
@@ -228,7 +235,7 @@ class Ledger:
         now = _now()
         calls = [([f"{PREFIX}doc:{key}"], [stage, worker, stages, now])
                  for key, stages in progress.items()]
-        done = self._run_many(self._start_script, calls)
+        done = self._run_many(self._script(START_LUA), calls)
         return {key for key, finished in zip(progress, done, strict=True) if finished}
 
     def _run_many(self, script: Any, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
@@ -247,18 +254,6 @@ class Ledger:
         except redis.exceptions.NoScriptError:
             self.redis.script_load(script.script)
             return execute()
-
-    @cached_property
-    def _record_script(self) -> Any:
-        return self.redis.register_script(RECORD_LUA)
-
-    @cached_property
-    def _start_script(self) -> Any:
-        return self.redis.register_script(START_LUA)
-
-    @cached_property
-    def _finish_script(self) -> Any:
-        return self.redis.register_script(FINISH_LUA)
 
     def key_for_token(self, token: str) -> str | None:
         """Return the key recorded for a spool token."""
@@ -370,7 +365,7 @@ class Ledger:
         if not endings:
             return
         now, buckets = _now(), json.dumps(DURATION_BUCKETS)
-        self._run_many(self._finish_script, [
+        self._run_many(self._script(FINISH_LUA), [
             ([f"{PREFIX}doc:{end.key}"],
              [PREFIX, end.key, end.status, end.outdir, end.error_type or "", now, end.stages,
               end.kind, MINUTE_TTL_SECONDS, buckets])
@@ -518,11 +513,12 @@ class Ledger:
 
     def mark_retried(self, key: str) -> str:
         """Mark a failed document retried; return 'retried', or the status that prevented it."""
-        return str(self._retry_script(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key, _now()]))
+        retry = self._script(RETRY_LUA)
+        return str(retry(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key, _now()]))
 
     def unmark_retried(self, key: str) -> None:
         """Make a document failed again when sending it again did not happen."""
-        self._unretry_script(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key])
+        self._script(UNRETRY_LUA)(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key])
 
     def update(self, key: str, **fields: str | float) -> None:
         """Set fields of an existing document's record."""
@@ -544,14 +540,6 @@ class Ledger:
             if key != record["key"] and list(fields) == wanted:
                 return str(key)
         return None
-
-    @cached_property
-    def _retry_script(self) -> Any:
-        return self.redis.register_script(RETRY_LUA)
-
-    @cached_property
-    def _unretry_script(self) -> Any:
-        return self.redis.register_script(UNRETRY_LUA)
 
     # The daily report, retention and the one-Beat lock (issue #6).
 
@@ -631,20 +619,18 @@ return 0
 
         Unfinished documents are never removed, whatever is asked.
         """
-        pipe = self.redis.pipeline(transaction=False)
-        for key in keys:
-            self._forget_script(args=[PREFIX, key], client=pipe)
-        return {key: str(status) for key, status in zip(keys, pipe.execute(), strict=True)
-                if status}
+        statuses = self._run_many(self._script(self._FORGET_LUA),
+                                  [([], [PREFIX, key]) for key in keys])
+        return {key: str(status) for key, status in zip(keys, statuses, strict=True) if status}
 
     def hold_lock(self, name: str, owner: str, seconds: float) -> bool:
         """Take a named lock for owner, or extend it when owner has it; return whether it does."""
-        return bool(self._hold_script(keys=[f"{PREFIX}lock:{name}"],
-                                      args=[owner, int(seconds * 1000)]))
+        hold = self._script(self._HOLD_LUA)
+        return bool(hold(keys=[f"{PREFIX}lock:{name}"], args=[owner, int(seconds * 1000)]))
 
     def release_lock(self, name: str, owner: str) -> None:
         """Release a named lock if owner holds it."""
-        self._release_script(keys=[f"{PREFIX}lock:{name}"], args=[owner])
+        self._script(self._RELEASE_LUA)(keys=[f"{PREFIX}lock:{name}"], args=[owner])
 
     def lock_holder(self, name: str) -> str | None:
         """Return who holds a named lock, if anyone."""
@@ -661,18 +647,6 @@ return 0
     def kept(self, name: str) -> dict[str, str]:
         """Return a hash kept with `keep`, empty once it expired."""
         return {str(k): str(v) for k, v in self.redis.hgetall(f"{PREFIX}{name}").items()}
-
-    @cached_property
-    def _forget_script(self) -> Any:
-        return self.redis.register_script(self._FORGET_LUA)
-
-    @cached_property
-    def _hold_script(self) -> Any:
-        return self.redis.register_script(self._HOLD_LUA)
-
-    @cached_property
-    def _release_script(self) -> Any:
-        return self.redis.register_script(self._RELEASE_LUA)
 
 
 def make_cursor(score: float, key: str) -> str:
