@@ -21,6 +21,7 @@ import redis
 import yaml
 
 from docproc.ledger import Ledger
+from docproc.watcher import Claimed
 from tests.aging import age, records_by_name
 from tests.conftest import Daemon, free_port, reports, run_docproc, short_tmpdir, wait_until
 
@@ -29,16 +30,6 @@ NOW = datetime.datetime.now(datetime.UTC)
 
 def days_ago(days: int) -> datetime.datetime:
     return NOW - datetime.timedelta(days=days)
-
-
-@dataclass(frozen=True)
-class Claim:
-    token: str
-    name: str
-    relpath: str
-    bytes: int
-    sha256: str
-    received_at: str
 
 
 @dataclass
@@ -94,11 +85,12 @@ def aged(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFac
 
     # A document still waiting for a worker, received 40 days ago, and its spooled file.
     spool = state / "spool"
-    stuck = Claim(token_at(days_ago(40), "57uc4000"), "stuck.txt", "stuck.txt", 5, "5" * 64,
-                  days_ago(40).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    token = token_at(days_ago(40), "57uc4000")
+    stuck = Claimed(token, spool / f"{token}.data", "stuck.txt", "stuck.txt", 5, "5" * 64,
+                    days_ago(40).strftime("%Y-%m-%dT%H:%M:%SZ"))
     [receipt] = Ledger(client).record_many([stuck])
     age(client, receipt.key, days_ago(40))
-    (spool / f"{stuck.token}.data").write_text("stuck")
+    stuck.spool_path.write_text("stuck")
     # Leftovers: a finished document's file, a file the ledger never knew; and a recent one.
     (spool / f"{records['old.txt']['token']}.data").write_text("left behind")
     lost = token_at(days_ago(35), "10570000")
