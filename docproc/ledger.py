@@ -315,16 +315,17 @@ class Ledger:
 
     def held_by_live_nodes(self) -> dict[str, str]:
         """Return {document key: node} for every document a live worker node holds."""
+        return {key: node for node, keys in self.live_nodes().items() for key in keys}
+
+    def live_nodes(self) -> dict[str, list[str]]:
+        """Return {worker node: keys of the documents it holds} of every node beating now."""
         # The set of nodes that ever beat keeps this independent of the keyspace's size.
         nodes = sorted(self.redis.smembers(f"{PREFIX}nodes"))
-        held: dict[str, str] = {}
         if not nodes:
-            return held
+            return {}
         values = self.redis.mget([f"{PREFIX}node:{node}" for node in nodes])
-        for node, value in zip(nodes, values, strict=True):
-            if value is not None:
-                held.update(dict.fromkeys(json.loads(value), node))
-        return held
+        return {node: list(json.loads(value))
+                for node, value in zip(nodes, values, strict=True) if value is not None}
 
     def suspects(self) -> dict[str, float]:
         """Return {document key: since when} for documents that looked orphaned."""
@@ -487,29 +488,25 @@ class Ledger:
         oldest = self.redis.zrange(f"{PREFIX}active", 0, 0, withscores=True)
         return (str(oldest[0][0]), float(oldest[0][1])) if oldest else None
 
-    def live_nodes(self) -> dict[str, list[str]]:
-        """Return {worker node: keys of the documents it holds} of every node beating now."""
-        names = list(self.redis.scan_iter(f"{PREFIX}node:*", count=100))
-        if not names:
-            return {}
-        nodes: dict[str, list[str]] = {}
-        for name, value in zip(names, self.redis.mget(names), strict=True):
-            if value is not None:
-                nodes[str(name).removeprefix(f"{PREFIX}node:")] = list(json.loads(value))
-        return nodes
-
     def publish(self, kind: str, name: str, stats: dict[str, Any], ttl: float) -> None:
         """Publish a component's current stats under its name, for ttl seconds."""
-        self.redis.set(f"{PREFIX}stats:{kind}:{name}", json.dumps(stats), px=int(ttl * 1000))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(f"{PREFIX}stats:{kind}:{name}", json.dumps(stats), px=int(ttl * 1000))
+        pipe.sadd(f"{PREFIX}stats:{kind}", name)
+        pipe.execute()
 
     def published(self, kind: str) -> dict[str, dict[str, Any]]:
         """Return {name: stats} that live components of a kind published."""
-        names = list(self.redis.scan_iter(f"{PREFIX}stats:{kind}:*", count=100))
+        # The set of names keeps this independent of the keyspace's size.
+        names = sorted(self.redis.smembers(f"{PREFIX}stats:{kind}"))
         if not names:
             return {}
-        prefix = f"{PREFIX}stats:{kind}:"
-        return {str(name).removeprefix(prefix): json.loads(value)
-                for name, value in zip(names, self.redis.mget(names), strict=True) if value}
+        values = self.redis.mget([f"{PREFIX}stats:{kind}:{name}" for name in names])
+        gone = [name for name, value in zip(names, values, strict=True) if value is None]
+        if gone:
+            self.redis.srem(f"{PREFIX}stats:{kind}", *gone)
+        return {name: json.loads(value)
+                for name, value in zip(names, values, strict=True) if value is not None}
 
     def mark_retried(self, key: str) -> str:
         """Mark a failed document retried; return 'retried', or the status that prevented it."""
