@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -47,9 +48,13 @@ def iso(timestamp: float | str | None) -> str | None:
 def parse_since(text: str) -> float:
     """Return the Unix time of `since`: seconds since the epoch, or an ISO 8601 date or time."""
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a time: {text!r}")
+        return seconds
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

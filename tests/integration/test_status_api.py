@@ -149,7 +149,8 @@ def _check_listing(client: FlaskClient) -> None:
     assert client.get("/api/documents?since=2999-01-01").get_json()["documents"] == []
     assert len(client.get("/api/documents?since=2000-01-01T00:00:00Z").get_json()["documents"]) == 5
     for query, words in [("status=exploded", "unknown status"), ("since=yesterday", "since"),
-                         ("limit=many", "limit"), ("cursor=nonsense", "cursor")]:
+                         ("since=nan", "since"), ("limit=many", "limit"),
+                         ("cursor=nonsense", "cursor")]:
         response = client.get(f"/api/documents?{query}")
         assert response.status_code == 400 and words in response.get_json()["error"], query
     for path in ("/api/documents/000000000000", "/api/documents/..%2F..%2Fetc%2Fpasswd",
