@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from docproc.ledger import TERMINAL
 from docproc.settings import Settings
 from docproc.units import human_bytes
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-FINISHED = frozenset({"done", "failed", "duplicate", "retried"})
 POLL_SECONDS = 0.5
 # A terminal's progress line is redrawn at most this often.
 REDRAW_SECONDS = 0.1
@@ -210,7 +210,6 @@ class Planned:
     sha256: str = ""
     key: str | None = None
     status: str = "copied"
-    stage: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -355,7 +354,7 @@ def follow(settings: Settings, ledger: Any, planned: list[Planned], started: flo
             since = _match_new(ledger, by_source, since, seen)
             _refresh_states(ledger, planned)
             counts = _tally(planned)
-            finished = sum(counts.get(state, 0) for state in FINISHED)
+            finished = sum(counts.get(state, 0) for state in TERMINAL)
             progress.update(finished, len(planned), _progress_text(counts, len(planned)))
             if finished == len(planned):
                 return
@@ -390,10 +389,10 @@ def _match_new(ledger: Any, by_source: dict[tuple[str, str], Planned], since: fl
 
 
 def _refresh_states(ledger: Any, planned: list[Planned]) -> None:
-    going = [item for item in planned if item.key is not None and item.status not in FINISHED]
+    going = [item for item in planned if item.key is not None and item.status not in TERMINAL]
     for item, record in zip(going, ledger.get_many([item.key for item in going]), strict=True):
         if record is not None:
-            item.status, item.stage, item.extra = record["status"], record["stage"], record
+            item.status, item.extra = record["status"], record
 
 
 def _tally(planned: list[Planned]) -> dict[str, int]:
@@ -404,7 +403,7 @@ def _tally(planned: list[Planned]) -> dict[str, int]:
 
 
 def _progress_text(counts: dict[str, int], total: int) -> str:
-    finished = sum(counts.get(state, 0) for state in FINISHED)
+    finished = sum(counts.get(state, 0) for state in TERMINAL)
     parts = [f"{finished}/{total} finished"]
     for state, label in (("running", "running"), ("queued", "queued"),
                          ("copied", "waiting to be claimed"), ("failed", "failed")):

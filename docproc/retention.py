@@ -22,7 +22,7 @@ from pathlib import Path
 from redis import RedisError
 
 from docproc.broker import redis_client
-from docproc.ledger import Ledger
+from docproc.ledger import TERMINAL, Ledger
 from docproc.settings import Settings
 from docproc.tasks import app
 from docproc.units import human_bytes
@@ -31,7 +31,6 @@ log = logging.getLogger("docproc.retention")
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REPORT_NAME = re.compile(r"^daily-(\d{4}-\d{2}-\d{2})\.(json|html)$")
 SPOOL_SUFFIXES = (".data", ".claim.json", ".claim.tmp", ".work")
-FINISHED = frozenset({"done", "failed", "duplicate", "retried"})
 FAILED = frozenset({"failed"})
 BATCH = 500
 
@@ -160,7 +159,7 @@ def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]
     for token, paths in by_token.items():
         key = ledger.key_for_token(token)
         record = ledger.get(key) if key else None
-        if record is not None and record.get("status") not in FINISHED:
+        if record is not None and record.get("status") not in TERMINAL:
             continue
         received = record.get("received_ts") if record else None
         if (received or _claimed_at(token, paths[0])) >= before.timestamp():
@@ -178,7 +177,7 @@ def _records(ledger: Ledger, plan: Plan, done_before: float, failed_before: floa
         keys = [key for key, _ in batch]
         for (key, received), record in zip(batch, ledger.get_many(keys), strict=True):
             status = record.get("status") if record else None
-            if record is not None and status not in FINISHED:
+            if record is not None and status not in TERMINAL:
                 plan.unfinished += 1
             elif status not in FAILED or received < failed_before:
                 plan.records.append(key)

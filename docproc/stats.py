@@ -21,7 +21,7 @@ import redis
 from kombu import Connection
 
 from docproc import queues
-from docproc.ledger import DURATION_BUCKETS, Ledger
+from docproc.ledger import DURATION_BUCKETS, TERMINAL, Ledger
 from docproc.settings import Settings
 
 log = logging.getLogger("docproc.stats")
@@ -94,7 +94,7 @@ class ReportCache:
     def get(self, record: dict[str, Any]) -> dict[str, Any] | None:
         """Return the report of a finished document, or None when there is none to read."""
         outdir = record.get("outdir")
-        if not outdir or record.get("status") not in (*END_STATES, "retried"):
+        if not outdir or record.get("status") not in TERMINAL:
             return None
         with self._lock:
             if outdir in self._reports:
