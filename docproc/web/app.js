@@ -43,11 +43,12 @@ function ms(value) {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(1)} ms`;
 }
 
+// SI units, as `docproc status` prints them (docproc/units.py).
 function bytes(value) {
   if (!value) return "0 B";
-  const units = ["B", "KB", "MB", "GB", "TB"];
-  const power = Math.min(units.length - 1, Math.floor(Math.log(value) / Math.log(1024)));
-  return `${(value / 1024 ** power).toFixed(power ? 1 : 0)} ${units[power]}`;
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  const power = Math.min(units.length - 1, Math.floor(Math.log10(value) / 3));
+  return `${(value / 1000 ** power).toFixed(power ? 1 : 0)} ${units[power]}`;
 }
 
 async function api(path, options) {
