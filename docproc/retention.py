@@ -147,7 +147,11 @@ def _claimed_at(token: str, path: Path) -> float:
 
 
 def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]:
-    """Return spool files received before the cutoff whose document is finished or unknown."""
+    """Return spool files received before the cutoff whose document is finished, and leftovers.
+
+    A file the ledger does not know is a claim never recorded (the broker lost it): it stays,
+    for the watcher's sweep to send on. Only its leftovers without the file itself go.
+    """
     if not spool.is_dir():
         return []
     by_token: dict[str, list[Path]] = {}
@@ -160,6 +164,8 @@ def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]
         key = ledger.key_for_token(token)
         record = ledger.get(key) if key else None
         if record is not None and record.get("status") not in TERMINAL:
+            continue
+        if record is None and any(path.name.endswith(".data") for path in paths):
             continue
         received = record.get("received_ts") if record else None
         if (received or _claimed_at(token, paths[0])) >= before.timestamp():
