@@ -50,13 +50,19 @@ class Intake:
         self.ledger = ledger
         self.send = send
         self.pending: list[Claimed] = []
+        self._pending_tokens: set[str] = set()
         self._lock = threading.RLock()
         self._flushed_at = float("-inf")
 
     def __call__(self, claimed: Claimed) -> None:
-        """Take a claimed file; send the pending ones when there are many."""
+        """Take a claimed file; send the pending ones when there are many.
+
+        A claim handed over again after a failed flush is already pending: it waits once.
+        """
         with self._lock:
-            self.pending.append(claimed)
+            if claimed.token not in self._pending_tokens:
+                self._pending_tokens.add(claimed.token)
+                self.pending.append(claimed)
             if (len(self.pending) >= MAX_PENDING
                     or time.monotonic() - self._flushed_at >= FLUSH_SECONDS):
                 self.flush()
@@ -80,6 +86,7 @@ class Intake:
                 self.send(jobs[start:start + size])
                 start += size
                 # What was sent is not sent again if a later batch fails.
+                self._pending_tokens.difference_update(c.token for c in self.pending[:size])
                 del self.pending[:size]
 
     def _job(self, claimed: Claimed, receipt: Receipt) -> Job:
@@ -138,6 +145,10 @@ class Intake:
             if record is None:
                 log.info("recovering %s from the spool", claimed.relpath)
                 self(claimed)
+            elif record["status"] in TERMINAL and not record.get("outdir"):
+                # Its end could not be written to the outbox: the spool holds its only copy.
+                log.warning("%s ended %s without an outbox folder; its original stays at %s",
+                            claimed.relpath, record["status"], claimed.spool_path)
             elif record["status"] in TERMINAL:
                 claimed.spool_path.unlink(missing_ok=True)
                 claimed.spool_path.with_suffix(".claim.json").unlink(missing_ok=True)

@@ -140,6 +140,43 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
     assert ledger.counts()["queued"] == 4
 
 
+def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    config = tmp_path / "docproc.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    settings = load_settings(config, environ={})
+    sent: list[Job] = []
+    failures = iter([True, False])
+
+    def send(jobs: list[Job]) -> None:
+        if next(failures):
+            raise ConnectionError("broker away")
+        sent.extend(jobs)
+
+    intake = Intake(settings, ledger, send)
+    claimed = _claimed(tmp_path, "00-once", b"handed over twice")
+    with pytest.raises(ConnectionError):
+        intake(claimed)
+    intake(claimed)  # what the watcher does after a failed hand-over
+    intake.flush()  # and when it pauses
+    assert [job["token"] for job in sent] == ["00-once"] and intake.pending == []
+
+
+def test_recovery_keeps_the_original_of_a_failure_the_outbox_could_not_take(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    config = tmp_path / "docproc.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    settings = load_settings(config, environ={})
+    unwritten = _claimed(tmp_path, "01-unwritten", b"its failure could not be written")
+    written = _claimed(tmp_path, "02-written", b"its failure is in the outbox")
+    for claimed, outdir in ((unwritten, ""), (written, str(tmp_path / "failed" / "x"))):
+        ledger.finish(ledger.record(claimed).key, "failed", outdir, "internal")
+    Intake(settings, ledger, lambda jobs: None).recover([unwritten, written])
+    assert unwritten.spool_path.exists() and not written.spool_path.exists()
+
+
 def test_full_passes_run_only_when_something_calls_for_them(ledger: Ledger) -> None:
     reconciler = Reconciler(ledger, lambda r: None, lambda r, why: None, max_recoveries=1)
     now = time.time()
