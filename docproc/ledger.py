@@ -268,15 +268,14 @@ class Ledger:
     def active(self) -> list[dict[str, Any]]:
         """Return every document not yet done, failed or duplicate, oldest first."""
         keys = self.redis.zrange(f"{PREFIX}active", 0, -1)
-        pipe = self.redis.pipeline()
-        for key in keys:
-            pipe.hgetall(f"{PREFIX}doc:{key}")
-        records = []
-        for key, raw in zip(keys, pipe.execute(), strict=True):
-            if raw and raw.get("status") not in TERMINAL:
-                records.append(_decode(raw))
+        records, stale = [], []
+        for key, record in zip(keys, self.get_many(keys), strict=True):
+            if record is not None and record.get("status") not in TERMINAL:
+                records.append(record)
             else:
-                self.redis.zrem(f"{PREFIX}active", key)
+                stale.append(key)
+        if stale:
+            self.redis.zrem(f"{PREFIX}active", *stale)
         return records
 
     def heartbeat(self, node: str, held: list[str], ttl: float) -> None:
@@ -390,10 +389,7 @@ class Ledger:
         """Return up to limit documents, newest first, received before a timestamp."""
         upper: float | str = "+inf" if before is None else f"({before}"
         keys = self.redis.zrevrangebyscore(f"{PREFIX}docs", upper, "-inf", start=0, num=limit)
-        pipe = self.redis.pipeline()
-        for key in keys:
-            pipe.hgetall(f"{PREFIX}doc:{key}")
-        return [_decode(raw) for raw in pipe.execute() if raw]
+        return [record for record in self.get_many(keys) if record is not None]
 
     def page(
         self, statuses: Collection[str] = (), since: float | None = None, limit: int = 50,
@@ -427,14 +423,12 @@ class Ledger:
                                                   num=chunk, withscores=True)
             if not entries:
                 return found, None
-            pipe = self.redis.pipeline(transaction=False)
-            for key, _ in entries:
-                pipe.hgetall(f"{PREFIX}doc:{key}")
-            for (key, score), raw in zip(entries, pipe.execute(), strict=True):
+            records = self.get_many([key for key, _ in entries])
+            for (key, score), record in zip(entries, records, strict=True):
                 scanned += 1
                 last = (float(score), str(key))
-                if raw and (not statuses or raw.get("status") in statuses):
-                    found.append(_decode(raw))
+                if record is not None and (not statuses or record.get("status") in statuses):
+                    found.append(record)
                     if len(found) == limit:
                         break
         more = self.redis.zrevrangebyscore(docs, upper, lower, start=skip + scanned, num=1)
