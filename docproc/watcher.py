@@ -746,16 +746,18 @@ class InboxWatcher:
                     continue
                 cand = pending[path] = _Candidate(now)
                 self._seen += 1
-                # Look at it now: the first observation of its size and mtime.
-                self._schedule(path, cand, now)
+                if kind not in (_CLOSED, _MOVED_IN):  # those schedule their own look below
+                    # Look at it now: the first observation of its size and mtime.
+                    self._schedule(path, cand, now)
             if kind == _TOUCH:
                 cand.since, cand.closed, cand.renamed_in = now, False, False
             elif kind == _ATTRIB:
                 cand.since = now
             elif kind in (_CLOSED, _MOVED_IN):
                 cand.since, cand.closed, cand.renamed_in = now, True, kind == _MOVED_IN
-                # The size known here may be stale (a copy seen empty before it was written):
-                # look again after the quiet period; the check gives a file still empty its grace.
+                # Look (again) once it is quiet: a rename is complete at once, a close after a
+                # short pause. The size known here may be stale (a copy seen empty before it
+                # was written); the check gives a file still empty its grace.
                 self._schedule(path, cand, now + (0.0 if cand.renamed_in else CLOSE_QUIET_SECONDS))
         return rescan
 
