@@ -18,7 +18,7 @@ from typing import Any
 from docproc.ledger import TERMINAL, Ledger, Receipt
 from docproc.settings import Settings
 from docproc.stages import Job, new_job
-from docproc.watcher import Claimed, spooled_claim
+from docproc.watcher import Claimed, spooled_claim, token_ns
 
 log = logging.getLogger("docproc.intake")
 
@@ -156,7 +156,5 @@ class Intake:
 
 
 def _age_seconds(token: str, now_ns: int) -> float:
-    try:
-        return (now_ns - int(token.split("-", 1)[0], 16)) / 1e9
-    except ValueError:
-        return float("inf")
+    made = token_ns(token)
+    return float("inf") if made is None else (now_ns - made) / 1e9

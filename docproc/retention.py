@@ -26,6 +26,7 @@ from docproc.ledger import TERMINAL, Ledger
 from docproc.settings import Settings
 from docproc.tasks import app
 from docproc.units import human_bytes
+from docproc.watcher import token_ns
 
 log = logging.getLogger("docproc.retention")
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -134,16 +135,21 @@ def _staging(root: Path, before: datetime.datetime) -> list[Item]:
     """Return outbox folders whose writing was cut off (a crash) before the cutoff."""
     if not root.is_dir():
         return []
-    return [Item(entry, size_of(entry), note="unfinished outbox write", folder=entry.is_dir())
-            for entry in sorted(root.iterdir())
-            if entry.lstat().st_mtime < before.timestamp()]
+    items = []
+    for entry in sorted(root.iterdir()):
+        try:
+            cut_off = entry.lstat().st_mtime < before.timestamp()
+        except FileNotFoundError:  # a write that just finished and renamed its folder away
+            continue
+        if cut_off:
+            items.append(Item(entry, size_of(entry), note="unfinished outbox write",
+                              folder=entry.is_dir()))
+    return items
 
 
 def _claimed_at(token: str, path: Path) -> float:
-    try:
-        return int(token.split("-", 1)[0], 16) / 1e9
-    except ValueError:
-        return path.lstat().st_ctime
+    made = token_ns(token)
+    return path.lstat().st_ctime if made is None else made / 1e9
 
 
 def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]:

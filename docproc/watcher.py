@@ -294,10 +294,19 @@ def claim(path: Path, inbox: Path, spool_dir: Path) -> Claimed | None:
     return _claim_regular(os.fspath(path), _relpath_of(path, Path(inbox)), Path(spool_dir))
 
 
-def _token_time(token: str) -> str:
+def token_ns(token: str) -> int | None:
+    """Return when a spool token was made, in ns since the epoch; None for a foreign name."""
     try:
-        return _utc_iso(int(token.split("-", 1)[0], 16))
-    except (ValueError, OverflowError, OSError):
+        return int(token.split("-", 1)[0], 16)
+    except ValueError:
+        return None
+
+
+def _token_time(token: str) -> str:
+    made = token_ns(token)
+    try:
+        return _utc_iso(time.time_ns() if made is None else made)
+    except (OverflowError, OSError):
         return _utc_iso(time.time_ns())
 
 
