@@ -220,7 +220,7 @@ def start_chord(day: datetime.date, chunk_size: int = CHUNK) -> int:
                                          enumerate(chunks)}, RUN_SECONDS)
     header = [summarize_task.s(chunk, day.isoformat()).set(task_id=f"{run}-{n}")
               for n, chunk in enumerate(chunks)]
-    body = write_task.s(day.isoformat(), run)
+    body = write_task.s(day.isoformat())
     body.on_error(fallback_task.s(day.isoformat(), run))
     chord(header)(body)
     log.info("daily report of %s: summarizing %d documents in %d tasks", day, len(keys),
@@ -246,7 +246,7 @@ def summarize_task(keys: list[str], day: str) -> Summary:
 
 
 @app.task(name="docproc.daily.write", ignore_result=True)
-def write_task(parts: list[Summary], day: str, run: str) -> None:
+def write_task(parts: list[Summary], day: str) -> None:
     """Merge the chunks' summaries and write the day's report (the chord callback)."""
     window = Window.of(datetime.date.fromisoformat(day))
     report, paths = write_report(app.settings.outbox, window, merge(parts), "ledger")

@@ -233,7 +233,7 @@ def apply_plan(plan: Plan, ledger: Ledger) -> Outcome:
     return outcome
 
 
-def describe(plan: Plan, settings: Settings) -> list[str]:
+def describe(plan: Plan) -> list[str]:
     """Return the lines that list a plan: one per folder or file, then the ledger records."""
     lines = []
     for item in plan.items:
@@ -287,12 +287,12 @@ def purge_command(settings: Settings, dry_run: bool) -> int:
         print("nothing to purge")
     elif dry_run:
         print("would remove:")
-        print("\n".join(describe(plan, settings)))
+        print("\n".join(describe(plan)))
         print(f"would free {human_bytes(plan.bytes)}; nothing was changed (--dry-run)")
     else:
         outcome = apply_plan(plan, ledger)
         print("removed:")
-        print("\n".join(describe(plan, settings)))
+        print("\n".join(describe(plan)))
         print(f"freed {human_bytes(outcome.bytes)}, forgot {outcome.records} ledger records")
         for error in outcome.errors:
             print(f"docproc purge: {error}", file=sys.stderr)
