@@ -300,7 +300,7 @@ def _headline(report: dict[str, Any]) -> str:
 def report_command(settings: Settings, day: datetime.date | None) -> int:
     """Build a day's report now (yesterday's by default) and say where it is."""
     today = datetime.date.today()
-    day = day or today - datetime.timedelta(days=1)
+    day = day or yesterday()
     if day > today:
         print(f"docproc report: {day} is in the future", file=sys.stderr)
         return 2

@@ -163,10 +163,7 @@ class Settings(_Section):
     @property
     def redis_url(self) -> str:
         """Return the Redis URL of the ledger and results: the result backend, else the broker."""
-        url = self.result_backend or self.broker
-        if url.startswith("redis+socket://"):
-            return "unix://" + url.removeprefix("redis+socket://")
-        return url
+        return as_redis_url(self.result_backend or self.broker)
 
     @property
     def backend(self) -> str:
@@ -175,6 +172,13 @@ class Settings(_Section):
         if url.startswith("unix://"):
             return "redis+socket://" + url.removeprefix("unix://")
         return url
+
+
+def as_redis_url(url: str) -> str:
+    """Return a Celery Redis URL as redis-py takes it: redis+socket:// becomes unix://."""
+    if url.startswith("redis+socket://"):
+        return "unix://" + url.removeprefix("redis+socket://")
+    return url
 
 
 def _merge(base: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -6,6 +6,7 @@ The status API, its page, `/metrics` and `docproc status` all show these same nu
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ from kombu import Connection
 
 from docproc import queues
 from docproc.ledger import DURATION_BUCKETS, TERMINAL, Ledger
-from docproc.settings import Settings
+from docproc.settings import Settings, as_redis_url
 
 log = logging.getLogger("docproc.stats")
 
@@ -275,11 +276,13 @@ def throughput(minutes: list[tuple[int, dict[str, float]]], now: float) -> dict[
 
 
 def _broker_redis(settings: Settings, ledger: Ledger) -> redis.Redis:
-    url = settings.broker
-    if url.startswith("redis+socket://"):
-        url = "unix://" + url.removeprefix("redis+socket://")
-    if url == settings.redis_url:
-        return ledger.redis
+    url = as_redis_url(settings.broker)
+    return ledger.redis if url == settings.redis_url else _redis_at(url)
+
+
+@functools.lru_cache(maxsize=4)
+def _redis_at(url: str) -> redis.Redis:
+    """Return a client of the broker's Redis when it is not the ledger's, made once."""
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
                                 decode_responses=True)
 
