@@ -13,7 +13,7 @@ import redis
 from docproc.intake import Intake
 from docproc.ledger import Ledger
 from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler, queued_keys
-from docproc.settings import load_settings
+from docproc.settings import Settings, load_settings
 from docproc.stages import Job
 from docproc.watcher import Claimed
 from tests.conftest import wait_until
@@ -24,6 +24,13 @@ def ledger(valkey_socket: Path) -> Ledger:
     client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
     client.flushdb()
     return Ledger(client)
+
+
+def _settings(tmp_path: Path) -> Settings:
+    """Return the settings of an instance whose state is under tmp_path."""
+    config = tmp_path / "docproc.yaml"
+    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
+    return load_settings(config, environ={})
 
 
 def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
@@ -37,9 +44,7 @@ def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
 
 
 def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path: Path) -> None:
-    config = tmp_path / "docproc.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
-    settings = load_settings(config, environ={})
+    settings = _settings(tmp_path)
     spool = settings.spool_dir
     spool.mkdir(parents=True)
     old = f"{time.time_ns() - 120 * 10**9:016x}-aaaaaaaa"
@@ -117,9 +122,7 @@ def test_batches_are_single_when_few_and_larger_when_many() -> None:
 def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    config = tmp_path / "docproc.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
-    settings = load_settings(config, environ={})
+    settings = _settings(tmp_path)
     sent: list[list[Job]] = []
     failures = iter([True, False, False, False, False])
 
@@ -143,9 +146,7 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
 def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    config = tmp_path / "docproc.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
-    settings = load_settings(config, environ={})
+    settings = _settings(tmp_path)
     sent: list[Job] = []
     failures = iter([True, False])
 
@@ -166,9 +167,7 @@ def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
 def test_recovery_keeps_the_original_of_a_failure_the_outbox_could_not_take(
     ledger: Ledger, tmp_path: Path
 ) -> None:
-    config = tmp_path / "docproc.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
-    settings = load_settings(config, environ={})
+    settings = _settings(tmp_path)
     unwritten = _claimed(tmp_path, "01-unwritten", b"its failure could not be written")
     written = _claimed(tmp_path, "02-written", b"its failure is in the outbox")
     for claimed, outdir in ((unwritten, ""), (written, str(tmp_path / "failed" / "x"))):
