@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -9,7 +10,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +26,14 @@ REDRAW_SECONDS = 0.1
 # Without a terminal, a progress line is printed at most this often.
 PLAIN_PROGRESS_SECONDS = 5.0
 COPY_CHUNK = 1 << 20
+# Why the watcher waits on a file, in words (docproc.watcher.WAIT_REASONS).
+WAIT_WORDS = {
+    "open_for_writing": "open for writing",
+    "quiet_period": "quiet period after close",
+    "incomplete": "incomplete structure",
+    "settling": "settling",
+    "empty": "empty, waiting for content",
+}
 
 
 # Output helpers.
@@ -92,6 +101,50 @@ def _ms(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.1f} ms"
+
+
+def _safe(name: str) -> str:
+    """Return a file name fit for a terminal: control and format characters escaped."""
+    from docproc.outbox import printable
+
+    return "".join(char if char.isprintable() else ascii(char)[1:-1]
+                   for char in printable(name))
+
+
+def _waited(entry: dict[str, Any]) -> str:
+    """Return how long a file has waited: "for 3.2 s", "for 14 min" or "since 02:14:07"."""
+    seconds = float(entry.get("waiting_seconds") or 0)
+    if seconds < 60:
+        return f"for {seconds:.1f} s"
+    if seconds < 3600 or not entry.get("since"):
+        return f"for {seconds / 60:.0f} min"
+    from docproc.stats import parse_since
+
+    since = time.localtime(parse_since(entry["since"]))
+    return time.strftime("since %H:%M:%S" if seconds < 86400 else "since %Y-%m-%d %H:%M", since)
+
+
+def waiting_lines(watcher: dict[str, Any], width: int) -> list[str]:
+    """Return the section listing the files that wait for their writer, empty when none."""
+    files = watcher.get("waiting") or []
+    if not files:
+        return []
+    rows = [(_safe(entry["relpath"]), human_bytes(entry["bytes"]), _waited(entry),
+             WAIT_WORDS.get(entry["reason"], _safe(str(entry["reason"])))) for entry in files]
+    size_width = max(len(row[1]) for row in rows)
+    wait_width = max(len(row[2]) for row in rows)
+    why_width = max(len(row[3]) for row in rows)
+    # Long names are cut rather than the reason, which is what the section is for.
+    room = width - 4 - size_width - wait_width - why_width - 6
+    name_width = min(max(len(row[0]) for row in rows), max(20, room))
+    lines = ["  waiting for their writer:"]
+    lines.extend(_clip(f"    {_clip(name, name_width):<{name_width}}  {size:>{size_width}}  "
+                       f"{waited:<{wait_width}}  {why}", width)
+                 for name, size, waited, why in rows)
+    more = sum((watcher.get("waiting_by_reason") or {}).values()) - len(files)
+    if more > 0:
+        lines.append(f"    and {more:,} more")
+    return lines
 
 
 def _ago(iso_time: str | None, now: float) -> str:
@@ -165,7 +218,10 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> s
         ("workers", f"{len(snapshot['workers'])} online" if snapshot["workers"]
          else "none online: nothing is processed"),
     ]
-    out.extend(f"{name:<10}{value}" for name, value in facts)
+    for name, value in facts:
+        out.append(f"{name:<10}{value}")
+        if name == "inbox":
+            out.extend(waiting_lines(watcher, width))
     out.extend(f"  {worker['name']}  holding {worker['holding']}" for worker in snapshot["workers"])
     timed = [(stage, t) for stage, t in snapshot["stages"].items() if t["count"]]
     if timed:
@@ -271,34 +327,75 @@ def _free_target(inbox: Path, relpath: str, taken: set[str]) -> str:
 
 
 def copy_into_inbox(settings: Settings, planned: list[Planned], progress: Progress) -> None:
-    """Copy each planned file into the inbox whole (temporary name, then rename), hashing it."""
+    """Copy each planned file into the inbox whole (temporary name, then rename), hashing it.
+
+    A folder new to the inbox is built under a hidden name and renamed in whole: a file
+    renamed into a folder made a moment before could be seen before the folder's watch
+    exists, as a file found by a scan, which must settle (a broken one waits out
+    watcher.incomplete_grace_seconds).
+    """
     inbox = settings.inbox
     total = sum(item.bytes for item in planned) or 1
     copied = 0
     taken: set[str] = set()
+    staged: dict[str, Path] = {}  # top-level folder new to the inbox: where it is built
     for index, item in enumerate(planned, 1):
         item.relpath = _free_target(inbox, item.relpath, taken)
-        target = inbox / item.relpath
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Hidden and *.part: the watcher ignores the file until it is renamed into place.
-        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.docproc-ingest.part"
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with item.source.open("rb") as reader, temp.open("wb") as writer:
-                while chunk := reader.read(COPY_CHUNK):
-                    writer.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    progress.update(copied + size, total, f"{index}/{len(planned)} files")
-            shutil.copystat(item.source, temp)
-            # The watcher may claim the file the moment it has its name: touch it no more.
-            os.rename(temp, target)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        copied += size
-        item.sha256, item.bytes = digest.hexdigest(), size
+        top, _, rest = item.relpath.partition("/")
+        if rest and (top in staged or not os.path.lexists(inbox / top)):
+            if top not in staged:
+                staged[top] = inbox / f".{top}.{secrets.token_hex(4)}.docproc-ingest"
+            target = staged[top] / rest
+        else:
+            target = inbox / item.relpath
+        shown = functools.partial(_show_copied, progress, copied, total,
+                                  f"{index}/{len(planned)} files")
+        item.sha256, item.bytes = _copy_whole(item.source, target, shown)
+        copied += item.bytes
+    for top, folder in staged.items():
+        _rename_in(folder, inbox / top)
+
+
+def _show_copied(progress: Progress, before: int, total: int, label: str, size: int) -> None:
+    progress.update(before + size, total, label)
+
+
+def _copy_whole(source: Path, target: Path, on_bytes: Callable[[int], None]) -> tuple[str, int]:
+    """Copy source to target under a temporary name, then rename it; return (sha256, bytes)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden and *.part: the watcher ignores the file until it is renamed into place.
+    temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.docproc-ingest.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with source.open("rb") as reader, temp.open("wb") as writer:
+            while chunk := reader.read(COPY_CHUNK):
+                writer.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                on_bytes(size)
+        shutil.copystat(source, temp)
+        # The watcher may claim the file the moment it has its name: touch it no more.
+        os.rename(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return digest.hexdigest(), size
+
+
+def _rename_in(folder: Path, target: Path) -> None:
+    """Rename a folder built under a hidden name into place; merge it file by file if taken."""
+    try:
+        os.rename(folder, target)
+        return
+    except OSError:  # a folder of that name appeared meanwhile
+        pass
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            destination = target / path.relative_to(folder)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(path, destination)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def ingest(settings: Settings, paths: list[Path], wait: bool) -> int:

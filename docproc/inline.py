@@ -44,6 +44,8 @@ class LocalFile:
     sha256: str
     received_at: str
     path: Path
+    mtime_ns: int = 0
+    incomplete: str | None = None
 
 
 def describe(path: Path, relpath: str) -> LocalFile:

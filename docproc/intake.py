@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -104,11 +105,33 @@ class Intake:
             bytes=record["bytes"],
             sha256=record["sha256"],
             received_at=record["received_at"],
+            mtime_ns=int(record.get("mtime_ns") or 0),
+            incomplete=record.get("incomplete") or None,
         )
         receipt = Receipt(record["key"], record.get("duplicate_of") or None)
         work_dir = self.settings.spool_dir / f"{token}.work"
         return new_job(claimed, receipt, claimed.spool_path, work_dir,
                        received_ts=record.get("received_ts"))
+
+    def claim_again(self, job: Job) -> Job | None:
+        """Record anew, as a new document of its whole content, a file written on after its claim.
+
+        Its earlier record goes: one report comes out, of the whole file. None when the
+        document finished meanwhile or its file is gone.
+        """
+        if not self.ledger.withdraw(job["key"]):
+            return None
+        shutil.rmtree(job["work_dir"], ignore_errors=True)
+        # The spool file is now one the ledger does not know: should this process die here,
+        # the watcher's sweep sends it on.
+        claimed = spooled_claim(self.settings.spool_dir, job["token"])
+        if claimed is None:
+            return None
+        [receipt] = self.ledger.record_many([claimed])
+        log.warning("%s was written on after its claim (%d bytes then, %d now); processing the "
+                    "whole file as %s", claimed.relpath, job["source"]["bytes"], claimed.bytes,
+                    receipt.key)
+        return self._job(claimed, receipt)
 
     def resend(self, record: dict[str, Any]) -> None:
         """Send a recorded document through its stages again."""
@@ -153,6 +176,17 @@ class Intake:
                 claimed.spool_path.unlink(missing_ok=True)
                 claimed.spool_path.with_suffix(".claim.json").unlink(missing_ok=True)
         self.flush()
+
+
+def written_after_claim(job: Job) -> bool:
+    """Return True when a spooled file's size or mtime changed since its claim."""
+    if job["keep_source"] or not job.get("claimed_mtime_ns"):
+        return False
+    try:
+        now = os.stat(job["source_path"])
+    except OSError:
+        return False
+    return now.st_size != job["source"]["bytes"] or now.st_mtime_ns != job["claimed_mtime_ns"]
 
 
 def _age_seconds(token: str, now_ns: int) -> float:

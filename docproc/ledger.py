@@ -56,6 +56,10 @@ class ClaimInfo(Protocol):
     def sha256(self) -> str: ...
     @property
     def received_at(self) -> str: ...
+    @property
+    def mtime_ns(self) -> int: ...
+    @property
+    def incomplete(self) -> str | None: ...
 
 
 # Record a claim once (by token): a key from the content id, and the original it repeats.
@@ -221,6 +225,8 @@ class Ledger:
                 "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
                 "status": "queued", "stage": "queued", "worker": "", "retries": 0,
                 "stages": "{}", "updated_ts": _now(),
+                # A string: cjson would turn a nanosecond count into a rounded float.
+                "mtime_ns": str(claim.mtime_ns), "incomplete": claim.incomplete or "",
             }
             calls.append(([], [PREFIX, claim.sha256[:12], claim.sha256, claim.token, _now(),
                                json.dumps(fields)]))
@@ -572,6 +578,28 @@ if id then
 end
 return status
 """
+    # Remove an unfinished document's records, to record its file again under a new key
+    # (its content changed after the claim); 1 when removed, 0 when it had finished.
+    _WITHDRAW_LUA = """
+local prefix, key = ARGV[1], ARGV[2]
+local doc = prefix .. 'doc:' .. key
+local fields = redis.call('HMGET', doc, 'status', 'token', 'sha256')
+local status, token, sha = fields[1], fields[2], fields[3]
+if status == 'done' or status == 'failed' or status == 'duplicate' or status == 'retried' then
+  return 0
+end
+redis.call('DEL', doc)
+redis.call('ZREM', prefix .. 'docs', key)
+redis.call('ZREM', prefix .. 'active', key)
+redis.call('HDEL', prefix .. 'suspects', key)
+if token and redis.call('GET', prefix .. 'token:' .. token) == key then
+  redis.call('DEL', prefix .. 'token:' .. token)
+end
+if sha and redis.call('GET', prefix .. 'sha:' .. sha) == key then
+  redis.call('DEL', prefix .. 'sha:' .. sha)
+end
+return 1
+"""
     # Take or keep a lock held by owner, extending it; 1 when owner holds it.
     _HOLD_LUA = """
 local holder = redis.call('GET', KEYS[1])
@@ -613,6 +641,10 @@ return 0
         statuses = self._run_many(self._script(self._FORGET_LUA),
                                   [([], [PREFIX, key]) for key in keys])
         return {key: str(status) for key, status in zip(keys, statuses, strict=True) if status}
+
+    def withdraw(self, key: str) -> bool:
+        """Remove an unfinished document's records so that its file can be recorded anew."""
+        return bool(self._script(self._WITHDRAW_LUA)(args=[PREFIX, key]))
 
     def hold_lock(self, name: str, owner: str, seconds: float) -> bool:
         """Take a named lock for owner, or extend it when owner has it; return whether it does."""

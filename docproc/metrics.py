@@ -113,6 +113,13 @@ class DocprocCollector(Collector):
                      watcher["backlog"])
         yield _gauge("docproc_watchers_online", "Watchers publishing their counters",
                      watcher["online"])
+        waiting = GaugeMetricFamily(
+            "docproc_watcher_waiting_files",
+            "Files in the inbox waiting for their writer before the watchers claim them, by why",
+            labels=["reason"])
+        for reason, count in watcher["waiting_by_reason"].items():
+            waiting.add_metric([reason], count)
+        yield waiting
         yield _counter("docproc_watcher_files_seen", "Files the running watchers have seen",
                        watcher["seen"])
         yield _counter("docproc_watcher_files_claimed",
@@ -162,8 +169,9 @@ def publish_watcher_stats(
     watcher: InboxWatcher, settings: Settings, stop: threading.Event,
     interval: float = stats.WATCHER_PUBLISH_SECONDS,
 ) -> threading.Thread:
-    """Publish a watcher's counters and the spool's size to Redis until stop is set."""
+    """Publish a watcher's counters, waiting files and the spool's size to Redis until stop."""
     from docproc.broker import redis_client
+    from docproc.outbox import printable
 
     ledger = Ledger(redis_client(settings))
     name = f"{socket.gethostname()}/{os.getpid()}"
@@ -178,10 +186,15 @@ def publish_watcher_stats(
                 # At a backlog of 100,000 files a scan takes a while: it may use at most a
                 # twentieth of the watcher's time, so the spool figures then lag by seconds.
                 spool_due = started + max(interval, 20 * (time.monotonic() - started))
+            summary = watcher.waiting()
             try:
                 ledger.publish("watcher", name, {
                     **watcher.stats(), "spool_files": spool["files"],
                     "spool_bytes": spool["bytes"], "at": time.time(),
+                    # Names as the ledger keeps them: undecodable bytes would break the JSON.
+                    "waiting": [{**w.to_dict(), "relpath": printable(w.relpath)}
+                                for w in summary.oldest],
+                    "waiting_by_reason": summary.counts,
                 }, stats.WATCHER_STATS_TTL)
                 failing = False
             except RedisError as exc:

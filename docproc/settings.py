@@ -40,6 +40,8 @@ class WatcherSettings(_Section):
     mode: Literal["auto", "events", "polling"] = "auto"
     poll_interval: float = Field(2.0, gt=0)
     settle_seconds: float = Field(1.0, ge=0)
+    quiet_seconds: float = Field(5.0, ge=0)
+    incomplete_grace_seconds: float = Field(600.0, ge=0)
     recursive: bool = True
     ignore: tuple[str, ...] = DEFAULT_IGNORE
     on_success: Literal["archive", "delete"] = "archive"

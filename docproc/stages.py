@@ -64,6 +64,8 @@ def new_job(
             "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
         },
         "raw_name": claim.name,
+        "claimed_mtime_ns": claim.mtime_ns,
+        "incomplete": claim.incomplete,
         "duplicate_of": receipt.duplicate_of,
         "type": None, "pages": None, "image": None, "text": None, "analysis": None,
         "thumbnail": None, "timings_ms": {}, "progress": {}, "error": None,
@@ -85,6 +87,8 @@ def _detect(job: Job, settings: PipelineSettings) -> None:
         )
     file_type = detect(Path(job["source_path"]))
     job["type"] = {"mime": file_type.mime, "kind": file_type.kind, "encrypted": False}
+    if job["incomplete"]:
+        raise DocumentError("truncated", f"its writer never finished it: {job['incomplete']}")
 
 
 def _extract(job: Job, settings: PipelineSettings) -> None:

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from kombu import Connection
 from docproc import queues
 from docproc.ledger import DURATION_BUCKETS, TERMINAL, Ledger
 from docproc.settings import Settings, as_redis_url
+from docproc.watcher import WAIT_REASONS
 
 log = logging.getLogger("docproc.stats")
 
@@ -37,6 +39,8 @@ CHART_MINUTES = 60
 # A watcher publishes its counters this often; they expire when it stops.
 WATCHER_PUBLISH_SECONDS = 2.0
 WATCHER_STATS_TTL = 10.0
+# The status shows this many of the files waiting longest for their writer.
+WAITING_SHOWN = 20
 
 
 def iso(timestamp: float | str | None) -> str | None:
@@ -342,13 +346,22 @@ def spool_size(spool_dir: Path) -> dict[str, int]:
     return {"files": files, "bytes": size}
 
 
-def watcher_view(settings: Settings, ledger: Ledger) -> tuple[dict[str, int], dict[str, int]]:
-    """Return the watchers' summed counters and the spool's size."""
+def watcher_view(
+    settings: Settings, ledger: Ledger, now: float | None = None,
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Return the watchers' summed counters and waiting files, and the spool's size."""
+    now = time.time() if now is None else now
     published = ledger.published("watcher")
-    watcher = {"online": len(published)}
+    watcher: dict[str, Any] = {"online": len(published)}
     for name in ("seen", "pending", "claimed", "retrying"):
         watcher[name] = sum(int(stats.get(name, 0)) for stats in published.values())
     watcher["backlog"] = watcher["pending"] + watcher["retrying"]
+    watcher["waiting"] = waiting_files(published.values(), now)
+    watcher["waiting_by_reason"] = {
+        reason: sum(int((stats.get("waiting_by_reason") or {}).get(reason, 0))
+                    for stats in published.values())
+        for reason in WAIT_REASONS
+    }
     if published:
         # Watchers sharing one spool each report all of it.
         spool = {name: max(int(stats.get(f"spool_{name}", 0)) for stats in published.values())
@@ -356,6 +369,19 @@ def watcher_view(settings: Settings, ledger: Ledger) -> tuple[dict[str, int], di
     else:
         spool = spool_size(settings.spool_dir)
     return watcher, spool
+
+
+def waiting_files(published: Iterable[dict[str, Any]], now: float,
+                  limit: int = WAITING_SHOWN) -> list[dict[str, Any]]:
+    """Return the files longest waiting for their writer across watchers, oldest first."""
+    files = sorted((entry for stats in published for entry in stats.get("waiting") or ()),
+                   key=lambda entry: float(entry["since"]))[:limit]
+    return [{
+        "relpath": entry["relpath"], "bytes": int(entry["bytes"]),
+        "since": iso(entry["since"]),
+        "waiting_seconds": round(max(0.0, now - float(entry["since"])), 1),
+        "reason": entry["reason"],
+    } for entry in files]
 
 
 def workers(ledger: Ledger) -> list[dict[str, Any]]:
@@ -368,7 +394,7 @@ def collect(settings: Settings, ledger: Ledger, now: float | None = None) -> dic
     """Return every number of the status page and `docproc status`."""
     now = time.time() if now is None else now
     minutes = ledger.minutes(CHART_MINUTES + 1, now)
-    watcher, spool = watcher_view(settings, ledger)
+    watcher, spool = watcher_view(settings, ledger, now)
     oldest = ledger.oldest_active()
     return {
         "generated_at": iso(now),

@@ -22,7 +22,7 @@ from redis import RedisError
 
 from docproc import queues, stages
 from docproc.broker import redis_client
-from docproc.intake import Intake
+from docproc.intake import Intake, written_after_claim
 from docproc.ledger import Ledger
 from docproc.outbox import Outbox, OutboxError
 from docproc.reconcile import (
@@ -258,7 +258,17 @@ def _log_stage(job: Job, stage: str) -> None:
 
 
 def _finish_all(task: Task, jobs: list[Job]) -> int:
-    """Write the documents' outbox folders; retry alone, then fail, one the outbox refused."""
+    """Write the documents' outbox folders; retry alone, then fail, one the outbox refused.
+
+    A document whose file its writer wrote on after the claim is not reported from the part
+    read: it is claimed again and runs anew once its writer has been quiet.
+    """
+    rewritten = [job for job in jobs if written_after_claim(job)]
+    for job in rewritten:
+        again = app.intake.claim_again(job)
+        if again is not None:
+            submit([again], countdown=app.settings.watcher.quiet_seconds)
+    jobs = [job for job in jobs if job not in rewritten]
     outcomes = stages.finish_many(jobs, _context(task), app.outbox,
                                   keep_original=_keep_originals())
     finished = 0
@@ -357,17 +367,19 @@ def _give_up(record: dict[str, Any], reason: str) -> None:
         app.ledger.finish(record["key"], "failed", "", "internal")
 
 
-def submit(jobs: list[Job], start: Stage = "detect") -> None:
+def submit(jobs: list[Job], start: Stage = "detect", countdown: float | None = None) -> None:
     """Send a batch of jobs through the chain, from the task that runs the given stage on.
 
-    Stages a job has already been through are not run again.
+    Stages a job has already been through are not run again. With a countdown, the first
+    task waits that many seconds.
     """
     # What Flower and `celery inspect` show as the arguments: the documents, not their jobs.
     shown = {"argsrepr": _describe(jobs), "kwargsrepr": "{}"}
     if start in EXTRACT_STAGES:
-        chain(extract_task.s(jobs).set(**shown), finish_task.s().set(**shown)).apply_async()
+        chain(extract_task.s(jobs).set(**shown), finish_task.s().set(**shown)).apply_async(
+            countdown=countdown)
     else:
-        finish_task.apply_async((jobs,), **shown)
+        finish_task.apply_async((jobs,), countdown=countdown, **shown)
 
 
 def _describe(jobs: list[Job]) -> str:

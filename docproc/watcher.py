@@ -41,6 +41,8 @@ from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
 from docproc.settings import WatcherSettings
+from docproc.wholeness import missing_end
+from docproc.writers import WriterScan
 
 log = logging.getLogger("docproc.watcher")
 
@@ -62,9 +64,8 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 10.0
 # A claim batch yields after this long so that new events and can_claim() are looked at.
 BATCH_SECONDS = 0.2
-# Quiet time after a close-after-write before the claim: shutil.copy, copy2 and install(1) set
-# mode and times by path just after closing the file. A rename into place needs none.
-CLOSE_QUIET_SECONDS = 0.05
+# How often a file a local process holds open for writing is looked at again.
+WRITER_RECHECK_SECONDS = 1.0
 # watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
 # later events; each claim is such a move. The kernel queues a rename's two halves together.
 MOVE_PAIR_SECONDS = 0.05
@@ -76,7 +77,10 @@ warnings.filterwarnings(
 )
 
 # Kinds of work the event handler passes to the claim loop.
-_TOUCH, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _RESCAN = range(7)
+_CREATED, _WRITTEN, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _SCAN_MOVED_IN, _RESCAN = range(9)
+# How a candidate came to be as it is: written in place (no close seen since the last write,
+# or nothing known), closed by its writer, or renamed into place (its writer is done).
+_OPEN, _CLOSED_BY_WRITER, _RENAMED = range(3)
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,39 @@ class Claimed:
     bytes: int
     sha256: str
     received_at: str
+    # The file's mtime when it was hashed: a later one means its writer wrote on after the claim.
+    mtime_ns: int = 0
+    # Why the file was claimed incomplete (its writer never finished it): it fails as truncated.
+    incomplete: str | None = None
+
+
+WaitReason = Literal["open_for_writing", "quiet_period", "incomplete", "settling", "empty"]
+WAIT_REASONS: tuple[WaitReason, ...] = (
+    "open_for_writing", "quiet_period", "incomplete", "settling", "empty",
+)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A file in the inbox the watcher waits on before claiming it, and why."""
+
+    relpath: str
+    bytes: int
+    since: float  # Unix time of the file's last change seen (or of its first sighting)
+    reason: WaitReason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form published for the status API and `docproc status`."""
+        return {"relpath": self.relpath, "bytes": self.bytes, "since": self.since,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class WaitingSummary:
+    """How many files wait for each reason, and the longest-waiting few."""
+
+    counts: dict[WaitReason, int]
+    oldest: list[Waiting]
 
 
 class _NotRegularFile(Exception):
@@ -157,8 +194,8 @@ def _utc_iso(ns: int) -> str:
 _buffers = threading.local()
 
 
-def _hash_file(path: Path) -> tuple[int, str]:
-    """Return (bytes, sha256 hex) of the regular file at path, never following a symlink."""
+def _hash_file(path: Path) -> tuple[int, str, int]:
+    """Return (bytes, sha256 hex, mtime ns) of the regular file at path, never following links."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -173,12 +210,13 @@ def _hash_file(path: Path) -> tuple[int, str]:
         while count := os.readv(fd, [buffer]):
             digest.update(view[:count])
             total += count
-        size = os.fstat(fd).st_size
+        after = os.fstat(fd)
     finally:
         os.close(fd)
-    if size != total:
-        log.warning("%s changed while it was hashed (%d bytes read, %d now)", path, total, size)
-    return total, digest.hexdigest()
+    if after.st_size != total:
+        log.warning("%s changed while it was hashed (%d bytes read, %d now)",
+                    path, total, after.st_size)
+    return total, digest.hexdigest(), after.st_mtime_ns
 
 
 def _write_claim(spool_dir: Path, token: str, record: dict[str, str]) -> Path:
@@ -224,16 +262,19 @@ def _put_back(spool_path: Path, path: str, claim_file: Path, reason: str) -> Non
     log.warning("%s was put back into the inbox: %s", path, reason)
 
 
-def _claim_regular(path: str, relpath: str, spool_dir: Path) -> Claimed | None:
+def _claim_regular(
+    path: str, relpath: str, spool_dir: Path, incomplete: str | None = None
+) -> Claimed | None:
     """Claim the file at path, which was just seen to be a regular file."""
     ns = time.time_ns()
     token = f"{ns:016x}-{secrets.token_hex(4)}"
     name = relpath.rsplit("/", 1)[-1]
     received_at = _utc_iso(ns)
+    record = {"name": name, "relpath": relpath, "received_at": received_at}
+    if incomplete is not None:
+        record["incomplete"] = incomplete
     try:
-        claim_file = _write_claim(
-            spool_dir, token, {"name": name, "relpath": relpath, "received_at": received_at}
-        )
+        claim_file = _write_claim(spool_dir, token, record)
     except OSError as exc:
         log.error("cannot claim %s: cannot write to the spool %s (%s); make it writable",
                   relpath, spool_dir, exc)
@@ -261,14 +302,15 @@ def _claim_regular(path: str, relpath: str, spool_dir: Path) -> Claimed | None:
             log.warning("cannot claim %s: %s; it is retried at the next rescan", relpath, exc)
         return None
     try:
-        size, sha256 = _hash_file(spool_path)
+        size, sha256, mtime_ns = _hash_file(spool_path)
     except _NotRegularFile:
         _put_back(spool_path, path, claim_file, "it was replaced by something that is not a file")
         return None
     except OSError as exc:
         _put_back(spool_path, path, claim_file, f"it cannot be read ({exc})")
         return None
-    return Claimed(token, spool_path, name, relpath, size, sha256, received_at)
+    return Claimed(token, spool_path, name, relpath, size, sha256, received_at, mtime_ns,
+                   incomplete)
 
 
 def _relpath_of(path: Path, inbox: Path) -> str:
@@ -348,7 +390,7 @@ def spooled_claim(spool_dir: Path, token: str) -> Claimed | None:
             record = loaded
     spool_path = spool_dir / f"{token}.data"
     try:
-        size, sha256 = _hash_file(spool_path)
+        size, sha256, mtime_ns = _hash_file(spool_path)
     except (OSError, _NotRegularFile) as exc:
         log.warning("cannot recover %s from the spool: %s", spool_path.name, exc)
         return None
@@ -360,20 +402,25 @@ def spooled_claim(spool_dir: Path, token: str) -> Claimed | None:
         bytes=size,
         sha256=sha256,
         received_at=str(record.get("received_at") or _token_time(token)),
+        mtime_ns=mtime_ns,
+        incomplete=str(record["incomplete"]) if record.get("incomplete") else None,
     )
 
 
 class _Candidate:
     """What the claim loop remembers about a file that may not be complete yet."""
 
-    __slots__ = ("closed", "deadline", "mtime_ns", "renamed_in", "since", "size")
+    __slots__ = ("deadline", "missing", "mtime_ns", "since", "size", "state", "writer", "written")
 
     def __init__(self, since: float, size: int = -1, mtime_ns: int = -1) -> None:
         self.size = size
         self.mtime_ns = mtime_ns
-        self.since = since  # when the file was last seen changing, or was closed
-        self.closed = False  # closed after writing, or renamed into place, since its last write
-        self.renamed_in = False  # renamed into place: its writer finished before the rename
+        self.since = since  # when the file was last seen changing, closed or renamed in
+        self.state = _OPEN
+        # A write event came and no close since: its writer still has it open (events mode).
+        self.written = False
+        self.writer = False  # a local process held it open for writing at the last look
+        self.missing: str | None = None  # what its structure lacked at the last look
         self.deadline = 0.0  # the one live heap entry for this file
 
 
@@ -392,18 +439,23 @@ class _Handler(FileSystemEventHandler):
             if kind == "created":
                 self._post(_SCAN, src)
             elif kind == "moved" and dest:
-                self._post(_SCAN, dest)
-        elif kind in ("created", "modified"):
-            self._post(_TOUCH, src)
+                # A folder renamed into place, from inside the inbox or beside it: done too.
+                self._post(_SCAN_MOVED_IN, dest)
+        elif kind == "created":
+            # Synthetic: a file inside a folder that was moved in.
+            self._post(_MOVED_IN if event.is_synthetic else _CREATED, src)
+        elif kind == "modified":
+            self._post(_WRITTEN, src)
         elif kind == "attrib":
             self._post(_ATTRIB, src)
         elif kind == "closed":
             self._post(_CLOSED, src)
         elif kind == "moved":
-            self._post(_GONE, src)
+            # Unpaired halves have an empty side: moved out of the inbox, or in from beside it.
+            if src:
+                self._post(_GONE, src)
             if dest:
-                # Synthetic moves are files inside a moved folder, not finished renames.
-                self._post(_TOUCH if event.is_synthetic else _MOVED_IN, dest)
+                self._post(_MOVED_IN, dest)
         elif kind == "deleted":
             self._post(_GONE, src)
 
@@ -539,6 +591,13 @@ else:
             super().__init__(*args, **kwargs)
             self._on_overflow = on_overflow
 
+        def build_and_queue_event(
+            self, event: GroupedInotifyEvent, *, full_events: bool = True
+        ) -> None:
+            # Full events: a file moved in from beside the inbox is a move with no source,
+            # not a "created" file that may still be written.
+            super().build_and_queue_event(event, full_events=full_events)
+
         def on_thread_start(self) -> None:
             self._inotify = _WatchGroup(
                 self._inotify_fd,
@@ -610,6 +669,7 @@ class InboxWatcher:
         self._blocked_until = 0.0
         self._seen = 0
         self._claimed = 0
+        self._writers = WriterScan(self._prefix)
         # Set once the watch is in place and the inbox has been scanned.
         self.ready = threading.Event()
 
@@ -621,6 +681,33 @@ class InboxWatcher:
             "claimed": self._claimed,
             "retrying": len(self._retries),
         }
+
+    def waiting(self, limit: int = 20) -> WaitingSummary:
+        """Return the files waiting for their writer: counts by reason, the `limit` oldest.
+
+        Safe to call from another thread.
+        """
+        pending = list(self._pending.items())
+        counts: dict[WaitReason, int] = dict.fromkeys(WAIT_REASONS, 0)
+        for _, cand in pending:
+            counts[self._reason(cand)] += 1
+        offset = time.time() - time.monotonic()
+        oldest = [
+            Waiting(path[len(self._prefix):], max(cand.size, 0), cand.since + offset,
+                    self._reason(cand))
+            for path, cand in heapq.nsmallest(limit, pending, key=lambda item: item[1].since)
+        ]
+        return WaitingSummary(counts, oldest)
+
+    @staticmethod
+    def _reason(cand: _Candidate) -> WaitReason:
+        if cand.written or cand.writer:
+            return "open_for_writing"
+        if cand.size == 0:
+            return "empty"
+        if cand.missing is not None:
+            return "incomplete"
+        return "quiet_period" if cand.state == _CLOSED_BY_WRITER else "settling"
 
     def _post(self, kind: int, path: str) -> None:
         self._events.append((kind, path))
@@ -719,14 +806,17 @@ class InboxWatcher:
             return None
         return relpath
 
-    def _required(self, cand: _Candidate) -> float:
-        """Return how long the file must stay unchanged before it is claimed."""
+    def _quiet(self, cand: _Candidate) -> float:
+        """Return how long the file must stay unchanged before it is looked at as a whole."""
+        settings = self.settings
         if cand.size == 0:
-            grace = self.settings.empty_grace_seconds
-            return grace if cand.closed else max(grace, self.settings.settle_seconds)
-        if cand.renamed_in:
+            grace = settings.empty_grace_seconds
+            return max(grace, settings.settle_seconds) if cand.state == _OPEN else grace
+        if cand.state == _RENAMED:
             return 0.0
-        return CLOSE_QUIET_SECONDS if cand.closed else self.settings.settle_seconds
+        if cand.state == _CLOSED_BY_WRITER:
+            return settings.quiet_seconds
+        return settings.settle_seconds
 
     def _schedule(self, path: str, cand: _Candidate, when: float) -> None:
         cand.deadline = when
@@ -736,10 +826,12 @@ class InboxWatcher:
         """Apply queued events to the candidates; return True when a full rescan is needed."""
         rescan = False
         pending = self._pending
+        events_mode = self.mode == "events"
         while self._events:
             kind, path = self._events.popleft()
             if kind == _RESCAN:
                 rescan = True
+                self._forget_writes()
                 continue
             if kind == _GONE:
                 pending.pop(path, None)
@@ -750,28 +842,50 @@ class InboxWatcher:
                 relpath = self._relpath(path)
                 if relpath is None or any(map(self._ignore.match, relpath.split("/"))):
                     continue
-                if kind == _SCAN:
-                    self._scan(path)
+                if kind in (_SCAN, _SCAN_MOVED_IN):
+                    self._scan(path, moved_in=kind == _SCAN_MOVED_IN)
                     continue
                 cand = pending[path] = _Candidate(now)
                 self._seen += 1
                 if kind not in (_CLOSED, _MOVED_IN):  # those schedule their own look below
                     # Look at it now: the first observation of its size and mtime.
                     self._schedule(path, cand, now)
-            if kind == _TOUCH:
-                cand.since, cand.closed, cand.renamed_in = now, False, False
+            if kind == _WRITTEN:
+                cand.since, cand.state, cand.missing = now, _OPEN, None
+                # Events: it waits for its close. Polling reports changes, not writes in
+                # progress: it waits to settle, filled or not (a placeholder waits longer).
+                cand.written = events_mode
+                if not events_mode and cand.deadline > now + self.settings.settle_seconds:
+                    self._schedule(path, cand, now + self.settings.settle_seconds)
+            elif kind == _CREATED:
+                cand.since, cand.state = now, _OPEN
             elif kind == _ATTRIB:
-                cand.since = now
-            elif kind in (_CLOSED, _MOVED_IN):
-                cand.since, cand.closed, cand.renamed_in = now, True, kind == _MOVED_IN
-                # Look (again) once it is quiet: a rename is complete at once, a close after a
-                # short pause. The size known here may be stale (a copy seen empty before it
-                # was written); the check gives a file still empty its grace.
-                self._schedule(path, cand, now + (0.0 if cand.renamed_in else CLOSE_QUIET_SECONDS))
+                if cand.state != _RENAMED:
+                    cand.since = now
+            elif kind == _CLOSED:
+                # Closed after writing: whole unless it is reopened within the quiet period.
+                # The size known here may be stale (seen empty before it was written): the
+                # look gives a file still empty its grace.
+                cand.since, cand.state, cand.written = now, _CLOSED_BY_WRITER, False
+                self._schedule(path, cand, now + self.settings.quiet_seconds)
+            elif kind == _MOVED_IN:
+                cand.since, cand.state, cand.written = now, _RENAMED, False
+                self._schedule(path, cand, now)
         return rescan
 
-    def _scan(self, root: str) -> None:
-        """Add every claimable file under root that is not a candidate yet."""
+    def _forget_writes(self) -> None:
+        """Forget which files were open for writing: events were lost, a close among them."""
+        now = time.monotonic()
+        for path, cand in self._pending.items():
+            if cand.written:
+                cand.written = False
+                self._schedule(path, cand, now)
+
+    def _scan(self, root: str, moved_in: bool = False) -> None:
+        """Add every claimable file under root that is not a candidate yet.
+
+        Files of a folder moved into the inbox (moved_in) are whole; others may be written.
+        """
         pending, ignored = self._pending, self._ignore.match
         recursive = self.settings.recursive
         stack = [root]
@@ -802,9 +916,11 @@ class InboxWatcher:
                         continue
                     now = time.monotonic()
                     cand = pending[path] = _Candidate(now, st.st_size, st.st_mtime_ns)
+                    if moved_in:
+                        cand.state = _RENAMED
                     self._seen += 1
                     found += 1
-                    self._schedule(path, cand, now + self._required(cand))
+                    self._schedule(path, cand, now + self._quiet(cand))
         if found:
             log.debug("found %d new files under %s", found, root)
 
@@ -847,7 +963,7 @@ class InboxWatcher:
             return False
 
     def _check(self, path: str, cand: _Candidate) -> None:
-        """Claim the file if it is complete, else look at it again when it could be."""
+        """Claim the file if it is whole, else look at it again when it could be."""
         try:
             st = os.lstat(path)
         except OSError as exc:
@@ -861,22 +977,57 @@ class InboxWatcher:
             return
         now = time.monotonic()
         if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
+            first_look = cand.size < 0
             cand.size, cand.mtime_ns = st.st_size, st.st_mtime_ns
-            # A closed file got its last write before the close; later ones arrive as events.
-            if not cand.closed:
-                cand.since = now
-        ready_at = cand.since + self._required(cand)
-        if now < ready_at:
-            self._schedule(path, cand, ready_at)
+            # A closed or renamed file got its last write before that; later ones come as events.
+            if cand.state == _OPEN and not first_look:
+                cand.since, cand.missing = now, None
+        ready_at = cand.since + self._quiet(cand)
+        if cand.written or now < ready_at:
+            # A file still open after a write waits for its close event, however long.
+            if not cand.written:
+                self._schedule(path, cand, ready_at)
             return
+        incomplete = None
+        if cand.state != _RENAMED:
+            cand.writer = self._writers.holds(path)
+            if cand.writer:
+                self._schedule(path, cand, now + WRITER_RECHECK_SECONDS)
+                return
+            incomplete = self._incomplete(path, cand, now)
+            if cand.missing is not None and incomplete is None:
+                return
         del self._pending[path]
         relpath = path[len(self._prefix):]
-        claimed = _claim_regular(path, relpath, self.spool_dir)
+        claimed = _claim_regular(path, relpath, self.spool_dir, incomplete)
         if claimed is None:
             return
         self._claimed += 1
-        log.info("claimed %s (%d bytes) as %s", claimed.relpath, claimed.bytes, claimed.token)
+        log.info("claimed %s (%d bytes) as %s%s", claimed.relpath, claimed.bytes, claimed.token,
+                 "" if incomplete is None else f", incomplete: {cand.missing}")
         self._deliver(claimed, 0)
+
+    def _incomplete(self, path: str, cand: _Candidate, now: float) -> str | None:
+        """Look at the file's structure; return why to claim it incomplete, if it is time.
+
+        A whole file, or one of a format whose end cannot be checked, leaves cand.missing None.
+        Else the file waits (rescheduled here) until incomplete_grace_seconds pass unchanged.
+        """
+        cand.missing = missing_end(path) if cand.size > 0 else None
+        if cand.missing is None:
+            return None
+        grace = self.settings.incomplete_grace_seconds
+        if now - cand.since < grace:
+            again = cand.since + grace
+            if self.mode == "polling":
+                # No events tell of a change: look for one as often as the poller does.
+                again = min(again, now + max(self.settings.settle_seconds,
+                                             self.settings.poll_interval))
+            self._schedule(path, cand, again)
+            return None
+        unchanged_since = _utc_iso(time.time_ns() - int((now - cand.since) * 1e9))
+        return (f"{cand.missing}; the file has not changed since {unchanged_since} "
+                f"(watcher.incomplete_grace_seconds: {grace:g})")
 
     def _deliver(self, claimed: Claimed, attempt: int) -> None:
         """Call on_claimed; on failure keep the claim for a later attempt."""

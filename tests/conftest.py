@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -132,7 +133,8 @@ def make_config(tmp_path: Path) -> Callable[..., Path]:
             "inbox": str(tmp_path / "inbox"),
             "outbox": str(tmp_path / "outbox"),
             "state_dir": str(state),
-            "watcher": {"settle_seconds": 0.3, "empty_grace_seconds": 1.0, "rescan_interval": 5},
+            "watcher": {"settle_seconds": 0.3, "quiet_seconds": 0.3, "empty_grace_seconds": 1.0,
+                        "rescan_interval": 5},
             "workers": {"concurrency": 2, "task_time_limit": 60, "task_soft_time_limit": 50},
             "status_api": {"port": free_port()},
         }
@@ -167,6 +169,10 @@ class Daemon:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
         )
         self.processes[name] = process
+        if name == "watch":
+            # Files dropped before the watch exists are found by its first scan and settle,
+            # broken ones waiting out incomplete_grace_seconds: drop after it watches.
+            wait_watching(lambda: self.log("watch"))
         return process
 
     def log(self, name: str) -> str:
@@ -210,6 +216,12 @@ def start_up(config: Path, log: Path) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
+def wait_watching(log: Callable[[], str], timeout: float = 60) -> None:
+    """Wait until a watcher's log says it watches the inbox (its first scan comes after)."""
+    wait_until(lambda: re.search(r"\bwatch\s+INFO\s+watching ", log()), timeout,
+               interval=0.05, message="the watcher to watch the inbox")
+
+
 def stop_up(up: subprocess.Popen[bytes]) -> float:
     """Stop `docproc up` as Ctrl-C does (killing it after 25 s); return the seconds it took."""
     started = time.monotonic()
@@ -229,6 +241,32 @@ def run_docproc(config: Path, *args: str, env: dict[str, str] | None = None
     environ.pop("DOCPROC_CONFIG", None)
     return subprocess.run([sys.executable, "-m", "docproc", "--config", str(config), *args],
                           capture_output=True, text=True, timeout=60, env=environ)
+
+
+def drop(source: Path, target: Path) -> None:
+    """Put a copy of source into the inbox whole: under a hidden name, then renamed in.
+
+    For tests about processing: a broken file copied in place (a crash TIFF, a bomb GIF) is
+    structurally incomplete and waits watcher.incomplete_grace_seconds, like a cut-short scan.
+    """
+    staged = target.with_name(f".{target.name}.part")
+    shutil.copyfile(source, staged)
+    os.rename(staged, target)
+
+
+def drop_tree(files: dict[str, Path], inbox: Path, beside: Path) -> None:
+    """Put copies of files (inbox relpath: source) into the inbox as whole top-level entries.
+
+    Each top-level folder is built beside the inbox and renamed in: a file moved into a
+    folder made a moment earlier could be seen before its folder's watch exists, as a file
+    found by a scan that must settle.
+    """
+    for relpath, source in files.items():
+        staged = beside / relpath
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, staged)
+    for top in sorted({relpath.split("/", 1)[0] for relpath in files}):
+        os.rename(beside / top, inbox / top)
 
 
 def reports(outbox: Path) -> list[dict[str, Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 ErrorType = Literal[
-    "encrypted", "corrupt", "unsupported_type", "too_large", "timeout", "empty", "internal"
+    "encrypted", "corrupt", "truncated", "unsupported_type", "too_large", "timeout", "empty",
+    "internal",
 ]
 
 

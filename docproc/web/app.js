@@ -5,6 +5,16 @@ const REFRESH_MS = 3000;
 const STATES = ["queued", "running", "done", "failed", "duplicate", "retried"];
 const NEWEST = 24;
 const FAILURES = 50;
+// Why the watcher waits on a file, in words, and what that means (docproc/watcher.py).
+const WAIT_REASONS = {
+  open_for_writing: ["open for writing", "a writer has it open and wrote to it"],
+  quiet_period: ["quiet period after close",
+                 "its writer closed it; a short wait in case it reopens it (scanners append a page per reopen)"],
+  incomplete: ["incomplete structure",
+               "its structure is not whole yet (a PDF without %%EOF); it fails as truncated if it stays so"],
+  settling: ["settling", "waiting for its size and time to stay unchanged (watcher.settle_seconds)"],
+  empty: ["empty, waiting for content", "a 0-byte file waits watcher.empty_grace_seconds for content"],
+};
 let lastDocuments = "";
 let lastFailures = "";
 
@@ -127,6 +137,36 @@ function drawBacklog(stats) {
   ];
   document.getElementById("backlog").replaceChildren(
     ...facts.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
+}
+
+// Control and bidirectional characters as escapes: a name cannot disguise itself.
+function visible(name) {
+  return String(name).replace(/[\p{Cc}\p{Cf}]/gu,
+    (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, "0")}`);
+}
+
+function waited(file) {
+  const seconds = file.waiting_seconds;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min`;
+  return `since ${new Date(file.since).toLocaleString()}`;
+}
+
+function drawWaiting(watcher) {
+  const files = watcher.waiting || [];
+  const total = Object.values(watcher.waiting_by_reason || {}).reduce((a, b) => a + b, 0);
+  document.getElementById("waiting").hidden = files.length === 0;
+  document.getElementById("no-waiting").hidden = files.length > 0;
+  document.getElementById("more-waiting").textContent = total > files.length
+    ? `Showing the ${files.length} waiting longest of ${total}.` : "";
+  document.querySelector("#waiting tbody").replaceChildren(...files.map((file) => {
+    const [words, meaning] = WAIT_REASONS[file.reason] || [file.reason, ""];
+    return h("tr", { "data-reason": file.reason },
+      h("td", { class: "path-cell" }, visible(file.relpath)),
+      h("td", { class: "num" }, bytes(file.bytes)),
+      h("td", { class: "when", title: file.since || "" }, waited(file)),
+      h("td", { title: meaning }, words));
+  }));
 }
 
 function drawWorkers(workers) {
@@ -263,6 +303,7 @@ async function refresh() {
     drawCounts(stats.counts);
     drawThroughput(stats.throughput);
     drawBacklog(stats);
+    drawWaiting(stats.watcher);
     drawWorkers(stats.workers);
     drawTimings(stats.stages);
     drawFailures(failed.documents, stats.counts.failed);

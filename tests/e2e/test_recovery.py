@@ -15,7 +15,7 @@ import redis
 import yaml
 from supervisor.xmlrpc import SupervisorTransport
 
-from tests.conftest import reports, start_up, stop_up, wait_until
+from tests.conftest import reports, start_up, stop_up, wait_until, wait_watching
 
 pytestmark = pytest.mark.e2e
 DOCUMENTS = 200
@@ -76,6 +76,7 @@ def up(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[Up]:
     config = make_config(broker_url="embedded", workers={"task_time_limit": 60,
                                                          "task_soft_time_limit": 50})
     instance = Up(config, tmp_path / "up.log")
+    wait_watching(lambda: (tmp_path / "up.log").read_text(errors="replace"))
     yield instance
     instance.stop()
 

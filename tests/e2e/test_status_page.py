@@ -20,7 +20,8 @@ import yaml
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import start_up, stop_up, wait_until
+from docproc.watcher import WAIT_REASONS
+from tests.conftest import start_up, stop_up, wait_until, wait_watching
 
 pytestmark = pytest.mark.e2e
 CORPUS_FOLDERS = ("pdf", "pdf-hard", "images", "images-bad")
@@ -80,13 +81,15 @@ def _get(url: str) -> tuple[int, bytes]:
 @pytest.fixture
 def up(make_config: Callable[..., Path], tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """Run `docproc up` on the embedded broker; yield its config and the page's address."""
-    config = make_config(broker_url="embedded")
+    # A file held open stays waiting (not settled) while the page is looked at.
+    config = make_config(broker_url="embedded", watcher={"settle_seconds": 30})
     port = yaml.safe_load(config.read_text())["status_api"]["port"]
     process = start_up(config, tmp_path / "up.log")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _get(f"{base}/healthz")[0] == 200, 60, interval=0.2,
                    message="/healthz to answer 200")
+        wait_watching(lambda: (tmp_path / "up.log").read_text(errors="replace"))
         yield config, base
     finally:
         stop_up(process)
@@ -100,6 +103,14 @@ def _tiles(chrome: Any) -> dict[str, int]:
         number = tile.find_element(By.CSS_SELECTOR, ".n").text.replace(",", "")
         found[tile.get_attribute("data-state")] = int(number) if number.isdigit() else -1
     return found
+
+
+def _waiting_rows(chrome: Any) -> list[list[str]]:
+    """Return the waiting panel's rows: reason, then each cell's text."""
+    rows: list[list[str]] = chrome.execute_script(
+        "return [...document.querySelectorAll('#waiting tbody tr')].map("
+        "(r) => [r.dataset.reason, ...[...r.cells].map((c) => c.textContent)])")
+    return rows
 
 
 def _fresh_image(path: Path) -> str:
@@ -176,5 +187,21 @@ def test_status_page_shows_the_corpus_a_fresh_thumbnail_and_retries_a_failure(
     current = {s.labels["status"]: s.value for s in families["docproc_documents_current"].samples}
     assert current == {state: float(n) for state, n in now.items()}
     assert {"docproc_stage_duration_seconds", "docproc_queue_depth",
-            "docproc_watcher_backlog_files", "docproc_spool_files", "docproc_workers_online",
+            "docproc_watcher_backlog_files", "docproc_watcher_waiting_files",
+            "docproc_spool_files", "docproc_workers_online",
             "docproc_oldest_unfinished_age_seconds"} <= set(families)
+
+    # A file its writer holds open is listed with why it waits, and leaves when it goes.
+    held, text = inbox / "still writing.txt", b"the first lines of a long export\n"
+    with held.open("wb") as writer:
+        writer.write(text)
+        writer.flush()
+        row = wait_until(lambda: [r for r in _waiting_rows(browser)
+                                  if r[1:3] == [held.name, f"{len(text)} B"]], 40, interval=0.2,
+                         message="the held file in the waiting panel")[0]
+        assert row[0] in WAIT_REASONS and row[3] and row[4]
+        assert browser.find_element(By.ID, "no-waiting").get_attribute("hidden") is not None
+        held.unlink()
+    wait_until(lambda: browser.find_element(By.ID, "no-waiting").get_attribute("hidden") is None
+               and not _waiting_rows(browser), 15, interval=0.2,
+               message="the waiting panel to say none")

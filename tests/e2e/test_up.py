@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import time
 import urllib.request
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import reports, start_up, stop_up, wait_until
+from tests.conftest import drop_tree, reports, start_up, stop_up, wait_until, wait_watching
 from tests.corpus_truth import check_report, corpus_files, page_counts
 
 pytestmark = pytest.mark.e2e
@@ -65,11 +64,9 @@ def test_docproc_up_processes_the_corpus_and_stops_cleanly(
     try:
         wait_until(lambda: _get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60,
                    interval=0.2, message="/healthz to answer 200")
+        wait_watching(lambda: (tmp_path / "up.log").read_text(errors="replace"))
         files = corpus_files(corpus)
-        for relpath in files:
-            target = inbox / relpath
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(corpus / relpath, target)
+        drop_tree({relpath: corpus / relpath for relpath in files}, inbox, tmp_path / "beside")
         # An exporter's hidden temp name, renamed in; a slow writer; files that must stay.
         (inbox / ".export-123.tmp").write_bytes(b"%PDF- not yet")
         (inbox / ".partial-x").write_text("exported under a temporary name, then renamed\n")

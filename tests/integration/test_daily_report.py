@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import yaml
 from celery import Celery
 
 from tests.aging import age, records_by_name
-from tests.conftest import Daemon, free_port, reports, run_docproc, short_tmpdir, wait_until
+from tests.conftest import Daemon, drop, free_port, reports, run_docproc, short_tmpdir, wait_until
 
 FILES = {
     "report.pdf": "pdf/004-pdflatex-4-pages_pdflatex-4-pages.pdf",
@@ -88,7 +87,7 @@ def day(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFact
         inbox, outbox = root / "inbox", root / "outbox"
         wait_until(inbox.is_dir, 30, message="the watcher to start")
         for name, relpath in FILES.items():
-            shutil.copy(corpus / relpath, inbox / name)
+            drop(corpus / relpath, inbox / name)
         for name, text in TEXTS.items():
             (inbox / name).write_text(text)
         count = len(FILES) + len(TEXTS)

@@ -23,7 +23,7 @@ import yaml
 from docproc.ledger import Ledger
 from docproc.watcher import Claimed
 from tests.aging import age, records_by_name
-from tests.conftest import Daemon, free_port, reports, run_docproc, short_tmpdir, wait_until
+from tests.conftest import Daemon, drop, free_port, reports, run_docproc, short_tmpdir, wait_until
 
 NOW = datetime.datetime.now(datetime.UTC)
 
@@ -73,7 +73,7 @@ def aged(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFac
         (inbox / "old-copy.txt").write_text("Quarterly invoices.\n")
         (inbox / "recent.txt").write_text("Fresh.\n")
         shutil.copy(corpus / "pdf-hard/r6-user-password.pdf", inbox / "locked.pdf")
-        shutil.copy(corpus / "images-bad/decompression_bomb.gif", inbox / "bomb.gif")
+        drop(corpus / "images-bad/decompression_bomb.gif", inbox / "bomb.gif")
         wait_until(lambda: len(reports(outbox)) == 5, 60, message="5 reports")
     finally:
         daemon.stop()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import Daemon, reports, wait_until
+from tests.conftest import Daemon, drop_tree, reports, wait_until
 from tests.corpus_truth import check_report, page_counts
 
 SAMPLE = [
@@ -43,9 +43,8 @@ def test_corpus_sample_comes_out_as_the_readme_says(
     daemon: Callable[[Path], Daemon], corpus: Path,
 ) -> None:
     inbox, outbox = _run(make_config(**broker), daemon)
-    (inbox / "dept-a").mkdir()
-    for relpath in SAMPLE:
-        shutil.copy(corpus / relpath, inbox / "dept-a" / relpath.replace("/", "__"))
+    drop_tree({"dept-a/" + relpath.replace("/", "__"): corpus / relpath for relpath in SAMPLE},
+              inbox, inbox.parent / "beside")
     (inbox / "notes.txt").write_text("Invoices and receipts for the quarterly invoices review.\n")
 
     found = wait_until(lambda: len(reports(outbox)) == len(SAMPLE) + 1 and reports(outbox), 90,
