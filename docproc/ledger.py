@@ -540,6 +540,15 @@ class Ledger:
 
     # The daily report, retention and the one-Beat lock (issue #6).
 
+    # Drop the token and content index entries of document `key` (token, sha) if they are its.
+    _UNINDEX_LUA = """
+if token and redis.call('GET', prefix .. 'token:' .. token) == key then
+  redis.call('DEL', prefix .. 'token:' .. token)
+end
+if sha and redis.call('GET', prefix .. 'sha:' .. sha) == key then
+  redis.call('DEL', prefix .. 'sha:' .. sha)
+end
+"""
     # Remove a finished document's records; return its status, or '' when it must stay
     # (unfinished) or is gone. Its content and sequence keys go only when nothing needs them.
     _FORGET_LUA = """
@@ -560,13 +569,7 @@ redis.call('ZREM', prefix .. 'docs', key)
 redis.call('ZREM', prefix .. 'failed', key)
 redis.call('HDEL', prefix .. 'suspects', key)
 redis.call('HINCRBY', prefix .. 'counts', status, -1)
-if token and redis.call('GET', prefix .. 'token:' .. token) == key then
-  redis.call('DEL', prefix .. 'token:' .. token)
-end
-if sha and redis.call('GET', prefix .. 'sha:' .. sha) == key then
-  redis.call('DEL', prefix .. 'sha:' .. sha)
-end
-if id then
+""" + _UNINDEX_LUA + """if id then
   local seq = tonumber(redis.call('GET', prefix .. 'seq:' .. id) or '0')
   local used = false
   for n = 1, seq do
@@ -592,13 +595,7 @@ redis.call('DEL', doc)
 redis.call('ZREM', prefix .. 'docs', key)
 redis.call('ZREM', prefix .. 'active', key)
 redis.call('HDEL', prefix .. 'suspects', key)
-if token and redis.call('GET', prefix .. 'token:' .. token) == key then
-  redis.call('DEL', prefix .. 'token:' .. token)
-end
-if sha and redis.call('GET', prefix .. 'sha:' .. sha) == key then
-  redis.call('DEL', prefix .. 'sha:' .. sha)
-end
-return 1
+""" + _UNINDEX_LUA + """return 1
 """
     # Take or keep a lock held by owner, extending it; 1 when owner holds it.
     _HOLD_LUA = """
