@@ -407,6 +407,14 @@ def spooled_claim(spool_dir: Path, token: str) -> Claimed | None:
     )
 
 
+def _size_now(path: str, known: int) -> int:
+    """Return a waiting file's size now (the claim loop's is from its last look)."""
+    try:
+        return os.lstat(path).st_size
+    except OSError:
+        return max(known, 0)
+
+
 class _Candidate:
     """What the claim loop remembers about a file that may not be complete yet."""
 
@@ -693,7 +701,7 @@ class InboxWatcher:
             counts[self._reason(cand)] += 1
         offset = time.time() - time.monotonic()
         oldest = [
-            Waiting(path[len(self._prefix):], max(cand.size, 0), cand.since + offset,
+            Waiting(path[len(self._prefix):], _size_now(path, cand.size), cand.since + offset,
                     self._reason(cand))
             for path, cand in heapq.nsmallest(limit, pending, key=lambda item: item[1].since)
         ]
