@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -14,7 +15,24 @@ from typing import TypeVar
 T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+
+
+def _shared() -> Path:
+    """Return ../shared beside this checkout, or beside the main checkout of this worktree."""
+    beside = REPO.parent / "shared"
+    if beside.is_dir():
+        return beside
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return beside
+    common = done.stdout.strip()
+    return Path(common).parent.parent / "shared" if common else beside
+
+
+SHARED = _shared()
 DOCPROC = Path(sys.executable).parent / "docproc"
 
 
@@ -64,9 +82,12 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def clean_env() -> dict[str, str]:
-    """Return this environment without DOCPROC_* variables, so only the given config counts."""
+    """Return this environment without DOCPROC_* variables and with this checkout's docproc."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("DOCPROC")}
     env["PYTHONUNBUFFERED"] = "1"
+    # The docproc of this checkout, not the venv's editable install: a worktree of an older
+    # commit measures its own code (the console script and `-m docproc` children alike).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(REPO), env.get("PYTHONPATH"))))
     return env
 
 

@@ -53,6 +53,11 @@ class Site:
         return self.root / "st"
 
     @property
+    def beside(self) -> Path:
+        """Return a folder next to the inbox, on its filesystem, where files are written whole."""
+        return self.root / "beside"
+
+    @property
     def config(self) -> Path:
         return self.root / "docproc.yaml"
 

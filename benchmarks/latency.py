@@ -1,4 +1,4 @@
-"""Latency: single one-page PDFs dropped one at a time into an idle `docproc up`."""
+"""Latency: one-page PDFs dropped one at a time, in one of STYLES, into an idle `docproc up`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from benchmarks.daemon import SECTIONS, Site, ledger, make_site, read_reports, r
 from benchmarks.procs import Started
 from benchmarks.throughput import ledger_intervals
 from docproc.outbox import folder_name
+from docproc.settings import WatcherSettings
 
 ONE_PAGE_PDF = SOURCE / "pdf" / "001-trivial_minimal-document.pdf"
 POLL_SECONDS = 0.005
@@ -23,6 +24,13 @@ DROP_TIMEOUT = 60.0
 POLL_INTERVAL = 2.0  # the default watcher.poll_interval, used by the polling run
 EVENTS_JITTER = 0.2
 SEED = 4
+# How a file arrives, and when its clock starts: written hidden in the inbox and renamed (at the
+# rename), written beside the inbox and renamed in (at the rename), written in place (at open).
+STYLES = {
+    "inside": "rename of a hidden .name.export in the inbox",
+    "beside": "rename from a folder beside the inbox, same filesystem",
+    "in_place": "open, write whole, close in the inbox (as cp); clock from the open",
+}
 
 
 def report_path(outbox: Path, folder: str) -> Path | None:
@@ -40,13 +48,31 @@ def report_path(outbox: Path, folder: str) -> Path | None:
     return None
 
 
-def drop_and_wait(site: Site, up: Started, name: str, data: bytes) -> float:
-    """Drop one file as an exporter does; return ms until its report.json appears."""
-    hidden = site.inbox / f".{name}.export"
-    hidden.write_bytes(data)
-    folder = folder_name(name, hashlib.sha256(data).hexdigest()[:12])
+def start_drop(site: Site, name: str, data: bytes, style: str) -> float:
+    """Drop one file in a style of STYLES; return the perf_counter() its latency counts from."""
+    final = site.inbox / name
+    if style == "in_place":
+        started = time.perf_counter()
+        with final.open("wb") as out:  # as cp does: open in the inbox, write it whole, close
+            out.write(data)
+        return started
+    if style == "beside":
+        site.beside.mkdir(exist_ok=True)
+        staged = site.beside / name
+    else:
+        staged = site.inbox / f".{name}.export"
+    staged.write_bytes(data)
     started = time.perf_counter()
-    os.rename(hidden, site.inbox / name)
+    os.rename(staged, final)
+    return started
+
+
+def drop_and_wait(
+    site: Site, up: Started, name: str, data: bytes, style: str = "inside"
+) -> float:
+    """Drop one file as an exporter does; return ms until its report.json appears."""
+    folder = folder_name(name, hashlib.sha256(data).hexdigest()[:12])
+    started = start_drop(site, name, data, style)
     deadline = started + DROP_TIMEOUT
     while report_path(site.outbox, folder) is None:
         now = time.perf_counter()
@@ -58,7 +84,7 @@ def drop_and_wait(site: Site, up: Started, name: str, data: bytes) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _drops(site: Site, up: Started, drops: int, jitter: float) -> list[float]:
+def _drops(site: Site, up: Started, drops: int, jitter: float, style: str) -> list[float]:
     """Drop one-page PDFs one at a time, each after a random pause of up to jitter seconds."""
     rng = random.Random(SEED)
     samples = []
@@ -67,16 +93,26 @@ def _drops(site: Site, up: Started, drops: int, jitter: float) -> list[float]:
         # same phase of the polling cycle.
         time.sleep(rng.uniform(0, jitter))
         data = distinct_pdf(ONE_PAGE_PDF, 10_000 + serial)
-        samples.append(drop_and_wait(site, up, f"one-page-{serial:02d}.pdf", data))
+        samples.append(drop_and_wait(site, up, f"one-page-{serial:02d}.pdf", data, style))
     return samples
 
 
-def measure_latency(work: Path, port: int, mode: str, drops: int = 20) -> dict[str, Any]:
+def watcher_defaults() -> dict[str, float | None]:
+    """Return the default settle and quiet seconds of the docproc measured (None: no such key)."""
+    defaults = WatcherSettings()
+    return {"settle_seconds": defaults.settle_seconds,
+            "quiet_seconds": getattr(defaults, "quiet_seconds", None)}
+
+
+def measure_latency(
+    work: Path, port: int, mode: str, drops: int = 20, style: str = "inside"
+) -> dict[str, Any]:
     """Return drop->report.json latencies of drops one-page PDFs, after one warm-up drop."""
-    site = make_site(work / f"lat-{mode}", mode=mode, port=port, poll_interval=POLL_INTERVAL)
+    site = make_site(work / f"lat-{mode}-{style}", mode=mode, port=port,
+                     poll_interval=POLL_INTERVAL)
     jitter = POLL_INTERVAL if mode == "polling" else EVENTS_JITTER
     with running_up(site, port) as up:
-        samples = _drops(site, up, drops + 1, jitter)
+        samples = _drops(site, up, drops + 1, jitter, style)
         records = ledger(site).recent(limit=drops + 5)
     reports = sorted(read_reports(site.outbox), key=lambda r: r["source"]["name"])
     measured = samples[1:]
@@ -84,6 +120,8 @@ def measure_latency(work: Path, port: int, mode: str, drops: int = 20) -> dict[s
     shutil.rmtree(site.root, ignore_errors=True)
     return {
         "mode": mode,
+        "style": style,
+        "drop": STYLES[style],
         "drops": len(measured),
         "latency_ms": summary(measured),
         "warmup_ms": round(samples[0], 1),
@@ -92,8 +130,8 @@ def measure_latency(work: Path, port: int, mode: str, drops: int = 20) -> dict[s
         "outside_report_total_ms": summary(outside),
         "ledger_ms": ledger_intervals(records),
         "random_pause_before_drop_s": [0, jitter],
-        "watcher": {"poll_interval": POLL_INTERVAL, "settle_seconds": "default (1.0)"},
+        "watcher": {"poll_interval": POLL_INTERVAL, **watcher_defaults()},
         "note": "outside_report_total = drop->report minus the report's own total "
-                "(intake->report built): noticing, settling, claiming, hashing, ledger record, "
-                "outbox write and the 5 ms poll",
+                "(intake->report built): noticing, waiting for the writer, claiming, hashing, "
+                "ledger record, outbox write and the 5 ms poll",
     }

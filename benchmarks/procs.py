@@ -69,6 +69,13 @@ def tree_cpu(root: int, procs: Mapping[int, ProcInfo]) -> float:
     return sum(procs[pid].own_cpu + procs[pid].reaped_cpu for pid in pids if pid in procs)
 
 
+def machine_busy() -> float:
+    """Return the CPU seconds all cores have spent busy since boot (/proc/stat), steal included."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def status_kb(pid: int, field: str) -> int | None:
     """Return a kB field of /proc/PID/status (VmRSS, VmHWM…), or None."""
     try:

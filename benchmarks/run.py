@@ -1,7 +1,8 @@
 """Measure docproc in one run and print the figures: `python -m benchmarks.run [--quick]`.
 
-Parts: limit, inproc, burst (throughput on one corpus), latency in events and polling
-mode, and the watcher at scale. Figures go to <out>/latest.json and <out>/latest.md.
+Parts: limit, inproc, burst (throughput on one corpus; files renamed in from inside the inbox
+and from beside it), latency (events mode: rename inside, rename from beside, written in place;
+polling mode), and the watcher at scale. Figures go to <out>/latest.json and <out>/latest.md.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import functools
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,15 +25,28 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks.common import REPO, BenchError, free_port, progress
+import docproc
+from benchmarks.common import REPO, BenchError, clean_env, free_port, progress
 from benchmarks.corpus import Corpus, build_corpus
 from benchmarks.latency import measure_latency
 from benchmarks.report import render_text, write_outputs
 from benchmarks.scale import measure_burst_claim, measure_startup_claim
 from benchmarks.throughput import measure_burst, measure_inproc, measure_limit
 
-PARTS = ("limit", "inproc", "burst", "latency", "scale")
-THROUGHPUT = ("limit", "inproc", "burst")
+# part -> (result key, watcher mode, drop style of latency.STYLES)
+LATENCY = {
+    "latency_inside": ("latency_events", "events", "inside"),
+    "latency_beside": ("latency_events_beside", "events", "beside"),
+    "latency_in_place": ("latency_events_in_place", "events", "in_place"),
+    "latency_polling": ("latency_polling", "polling", "inside"),
+}
+# part -> (result key, drop style)
+BURSTS = {"burst_inside": ("burst", "inside"), "burst_beside": ("burst_beside", "beside")}
+THROUGHPUT = ("limit", "inproc", *BURSTS)
+PARTS = (*THROUGHPUT, *LATENCY, "scale")
+GROUPS = {"burst": tuple(BURSTS), "latency": tuple(LATENCY)}
+RATIOS = (("burst", "inproc"), ("burst_beside", "inproc"), ("burst", "limit"),
+          ("burst_beside", "limit"), ("inproc", "limit"))
 
 
 @dataclass(frozen=True)
@@ -58,15 +73,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="60 PDFs + 12 JPEGs and 10,000 start-up files")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
                         help="folder of latest.json and latest.md (default: %(default)s)")
+    groups = "; ".join(f"{group} = {','.join(members)}" for group, members in GROUPS.items())
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(PARTS),
-                        help=f"comma-separated parts to run, of {','.join(PARTS)}")
+                        help=f"comma-separated parts to run, of {','.join(PARTS)}, or groups: "
+                             f"{groups}")
     parser.add_argument("--repeat", type=int, default=3,
-                        help="rounds of limit, inproc and burst, best kept (default 3)")
+                        help="rounds of limit, inproc and the bursts, best kept (default 3)")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (debugging)")
     args = parser.parse_args(argv)
-    unknown = set(args.only) - set(PARTS)
+    unknown = set(args.only) - set(PARTS) - set(GROUPS)
     if unknown:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    args.only = [part for name in args.only for part in GROUPS.get(name, (name,))]
     return args
 
 
@@ -87,14 +105,18 @@ def attempt(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
+ROUND_KEYS = ("docs_per_s", "seconds", "cpu_ms_per_doc", "other_cpu_s", "timeline_s", "error")
+
+
 def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the run with the most docs/s, noting every run's docs/s and errors."""
+    """Return the run with the most docs/s, noting every run's docs/s, errors and gist."""
     good = [run for run in runs if "error" not in run]
     if not good:
         return runs[-1]
     best = max(good, key=lambda run: float(run["docs_per_s"]))
     return {**best, "runs_docs_per_s": [run.get("docs_per_s") for run in runs],
-            "runs_errors": [run["error"] for run in runs if "error" in run]}
+            "runs_errors": [run["error"] for run in runs if "error" in run],
+            "rounds": [{key: run[key] for key in ROUND_KEYS if key in run} for run in runs]}
 
 
 def _throughput_measure(name: str, corpus: Corpus, work: Path) -> Callable[[], dict[str, Any]]:
@@ -102,21 +124,29 @@ def _throughput_measure(name: str, corpus: Corpus, work: Path) -> Callable[[], d
         return functools.partial(measure_limit, corpus, work)
     if name == "inproc":
         return functools.partial(measure_inproc, corpus, work)
-    return functools.partial(measure_burst, corpus, work, free_port())
+    return functools.partial(measure_burst, corpus, work, free_port(), BURSTS[name][1])
+
+
+def _round_order(chosen: list[str], round_number: int) -> list[str]:
+    """Return the parts of one round, the burst styles in turn first (neither always later)."""
+    bursts = [name for name in chosen if name in BURSTS]
+    if round_number % 2 == 0:
+        bursts.reverse()
+    return [name for name in chosen if name not in BURSTS] + bursts
 
 
 def run_throughput(
     results: dict[str, Any], parts: list[str], corpus: Corpus, work: Path, repeat: int
 ) -> None:
-    """Run limit, inproc and burst in interleaved rounds; keep the best run of each."""
+    """Run limit, inproc and the bursts in interleaved rounds; keep the best run of each."""
     chosen = [name for name in THROUGHPUT if name in parts]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     for round_number in range(1, repeat + 1):
-        for name in chosen:
+        for name in _round_order(chosen, round_number):
             label = f"{name} (round {round_number}/{repeat})"
             runs[name].append(attempt(label, _throughput_measure(name, corpus, work)))
     for name in chosen:
-        results[name] = best_of(runs[name])
+        results[BURSTS[name][0] if name in BURSTS else name] = best_of(runs[name])
 
 
 def _commit() -> str:
@@ -128,6 +158,17 @@ def _commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
+def _docproc_in_subprocesses() -> str:
+    """Return where a process started like docproc's (clean_env()) imports docproc from."""
+    try:
+        done = subprocess.run([sys.executable, "-c", "import docproc; print(docproc.__file__)"],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env=clean_env(), cwd="/")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unknown ({exc})"
+    return done.stdout.strip() or f"unknown ({done.stderr.strip()[-200:]})"
+
+
 def _meta(sizes: Sizes) -> dict[str, Any]:
     return {
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -135,22 +176,32 @@ def _meta(sizes: Sizes) -> dict[str, Any]:
         "python": sys.version.split()[0], "sizes": sizes.__dict__,
         "corpus": f"{sizes.pdfs} PDFs + {sizes.jpegs} JPEGs",
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "docproc_imported_from": {"benchmark": docproc.__file__,
+                                  "subprocesses": _docproc_in_subprocesses()},
     }
 
 
-def ratios(results: dict[str, Any]) -> dict[str, float | None]:
-    """Return burst/inproc, burst/limit and inproc/limit from the docs/s figures."""
-    def rate(name: str) -> float | None:
+def same_round_ratios(results: dict[str, Any], top: str, bottom: str) -> list[float | None]:
+    """Return top's docs/s over bottom's of the same round, per round (None: a run failed)."""
+    def rounds(name: str) -> list[Any]:
         part = results.get(name)
-        value = part.get("docs_per_s") if isinstance(part, dict) else None
-        return float(value) if value else None
+        return list(part.get("runs_docs_per_s") or []) if isinstance(part, dict) else []
 
-    def ratio(a: str, b: str) -> float | None:
-        top, bottom = rate(a), rate(b)
-        return round(top / bottom, 3) if top and bottom else None
+    return [round(t / b, 3) if t and b else None
+            for t, b in zip(rounds(top), rounds(bottom), strict=False)]
 
-    return {"burst/inproc": ratio("burst", "inproc"), "burst/limit": ratio("burst", "limit"),
-            "inproc/limit": ratio("inproc", "limit")}
+
+def ratios(results: dict[str, Any]) -> dict[str, Any]:
+    """Return each ratio of RATIOS as the median of its same-round ratios, and those."""
+    figures: dict[str, Any] = {}
+    per_round: dict[str, list[float | None]] = {}
+    for top, bottom in RATIOS:
+        name = f"{top}/{bottom}"
+        per_round[name] = same_round_ratios(results, top, bottom)
+        good = [value for value in per_round[name] if value is not None]
+        figures[name] = round(statistics.median(good), 3) if good else None
+    return {**figures, "per_round": per_round,
+            "note": "median over rounds of the ratio of the same round's docs/s"}
 
 
 def run_parts(
@@ -162,12 +213,10 @@ def run_parts(
         corpus = build_corpus(work / "corpus", sizes.pdfs, sizes.jpegs)
         results["meta"]["corpus_bytes"] = corpus.bytes
         run_throughput(results, parts, corpus, work, repeat)
-    if "latency" in parts:
-        for mode in ("events", "polling"):
-            results[f"latency_{mode}"] = attempt(
-                f"latency_{mode}",
-                functools.partial(measure_latency, work, free_port(), mode, sizes.latency_drops),
-            )
+    for part, (key, mode, style) in LATENCY.items():
+        if part in parts:
+            results[key] = attempt(key, functools.partial(
+                measure_latency, work, free_port(), mode, sizes.latency_drops, style))
     if "scale" in parts:
         results["scale_startup"] = attempt(
             "scale_startup", functools.partial(measure_startup_claim, work, sizes.startup_files))
@@ -188,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.monotonic()
     results: dict[str, Any] = {"meta": _meta(sizes)}
+    progress(f"docproc imported from {results['meta']['docproc_imported_from']}")
     work = Path(tempfile.mkdtemp(prefix="dpb-", dir="/tmp"))  # short: unix socket paths
     try:
         run_parts(results, args.only, sizes, work, max(1, args.repeat))

@@ -26,7 +26,7 @@ from benchmarks.daemon import (
     read_reports,
     running_up,
 )
-from benchmarks.procs import Started
+from benchmarks.procs import Started, machine_busy
 from docproc.stages import STAGES
 
 REFERENCE = SHARED / "bench" / "reference_limit.py"
@@ -126,13 +126,19 @@ def _timings(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _stage_hidden(corpus: Corpus, inbox: Path) -> list[tuple[Path, Path]]:
-    """Copy every corpus file to a hidden name in the inbox; return (hidden, final) pairs."""
+def _stage(corpus: Corpus, site: Site, style: str) -> list[tuple[Path, Path]]:
+    """Copy every corpus file to where a style writes it; return (staged, final) pairs.
+
+    inside: a hidden name in the inbox; beside: a folder next to the inbox.
+    """
+    if style == "beside":
+        site.beside.mkdir(exist_ok=True)
     pairs = []
     for entry in sorted(os.scandir(corpus.folder), key=lambda e: e.name):
-        hidden = inbox / f".{entry.name}.export"
-        shutil.copyfile(entry.path, hidden)
-        pairs.append((hidden, inbox / entry.name))
+        staged = (site.beside / entry.name if style == "beside"
+                  else site.inbox / f".{entry.name}.export")
+        shutil.copyfile(entry.path, staged)
+        pairs.append((staged, site.inbox / entry.name))
     return pairs
 
 
@@ -159,28 +165,33 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_burst(corpus: Corpus, work: Path, port: int) -> dict[str, Any]:
-    """Rename the whole corpus into the inbox of a running `docproc up`; time the last report."""
-    site = make_site(work / "burst", mode="events", port=port)
+def measure_burst(corpus: Corpus, work: Path, port: int, style: str = "inside") -> dict[str, Any]:
+    """Rename the whole corpus into the inbox of a running `docproc up`; time the last report.
+
+    The files are staged hidden in the inbox (style inside) or in a folder beside it (beside).
+    """
+    site = make_site(work / f"burst-{style}", mode="events", port=port)
     with running_up(site, port) as up:
-        pairs = _stage_hidden(corpus, site.inbox)
+        pairs = _stage(corpus, site, style)
+        os.sync()  # write back the copies (and earlier runs' outboxes) now, not during the burst
         time.sleep(1.0)  # let the watcher drain the (ignored) events of the hidden copies
-        before, self_before = program_figures(up.pid), _self_cpu()
-        progress(f"burst: dropping {len(pairs)} files")
+        before, self_before, busy_before = program_figures(up.pid), _self_cpu(), machine_busy()
+        progress(f"burst ({style}): dropping {len(pairs)} files")
         started, started_wall = time.perf_counter(), time.time()
         for hidden, final in pairs:
             os.rename(hidden, final)
         dropped = time.perf_counter() - started
         finished = wait_for_reports(site.outbox, len(pairs), up)
-        after, self_after = program_figures(up.pid), _self_cpu()
+        after, self_after, busy_after = program_figures(up.pid), _self_cpu(), machine_busy()
         records = ledger(site).recent(limit=len(pairs) + 10)
     seconds = finished - started
     reports = read_reports(site.outbox)
     inbox_left = sum(1 for _ in site.inbox.iterdir())
     shutil.rmtree(site.root, ignore_errors=True)
     cpu = cpu_delta(before, after)
+    own = sum(cpu.values()) + self_after - self_before
     return {
-        "docs": len(pairs), "seconds": round(seconds, 2),
+        "style": style, "docs": len(pairs), "seconds": round(seconds, 2),
         "docs_per_s": round(len(pairs) / seconds, 2), "drop_seconds": round(dropped, 3),
         "statuses": dict(Counter(r["status"] for r in reports)),
         "stages_ms": _timings(reports),
@@ -190,6 +201,9 @@ def measure_burst(corpus: Corpus, work: Path, port: int) -> dict[str, Any]:
         "cpu_s_during_burst": cpu,
         "cpu_ms_per_doc": round(sum(cpu.values()) * 1000 / len(pairs), 1),
         "benchmark_cpu_s": round(self_after - self_before, 2),
+        # Busy CPU of the machine that was neither docproc's nor the benchmark's: other users,
+        # kernel threads (writeback), processes that exited during the burst.
+        "other_cpu_s": round(busy_after - busy_before - own, 2),
         "programs_at_end": after,
         "inbox_left": inbox_left,
     }
