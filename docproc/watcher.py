@@ -678,6 +678,7 @@ class InboxWatcher:
         self._seen = 0
         self._claimed = 0
         self._writers = WriterScan(self._prefix)
+        self._told_irregular: set[str] = set()  # symlinks, FIFOs… already named in the log
         # Set once the watch is in place and the inbox has been scanned.
         self.ready = threading.Event()
 
@@ -917,7 +918,10 @@ class InboxWatcher:
                             if recursive and path != self._spool_in_inbox:
                                 stack.append(path)
                             continue
-                        if not entry.is_file(follow_symlinks=False) or path in pending:
+                        if path in pending:
+                            continue
+                        if not entry.is_file(follow_symlinks=False):
+                            self._left_alone(path, entry.stat(follow_symlinks=False).st_mode)
                             continue
                         st = entry.stat(follow_symlinks=False)
                     except OSError:
@@ -981,7 +985,7 @@ class InboxWatcher:
             return
         if not stat.S_ISREG(st.st_mode):
             del self._pending[path]
-            log.debug("skipping %s: not a regular file", path)
+            self._left_alone(path, st.st_mode)
             return
         now = time.monotonic()
         if st.st_size != cand.size or st.st_mtime_ns != cand.mtime_ns:
@@ -1036,6 +1040,18 @@ class InboxWatcher:
         unchanged_since = _utc_iso(time.time_ns() - int((now - cand.since) * 1e9))
         return (f"{cand.missing}; the file has not changed since {unchanged_since} "
                 f"(watcher.incomplete_grace_seconds: {grace:g})")
+
+    def _left_alone(self, path: str, mode: int) -> None:
+        """Say once, at WARNING, why an object in the inbox stays there: it is not a file."""
+        if path in self._told_irregular:
+            return
+        self._told_irregular.add(path)
+        what = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISBLK(mode)
+                or stat.S_ISCHR(mode) else "not a regular file")
+        # %r: a name is data; its newlines and escapes must not forge or colour log lines.
+        log.warning("leaving %r in the inbox: it is %s; only regular files are processed "
+                    "(copy the file itself in)", path[len(self._prefix):], what)
 
     def _deliver(self, claimed: Claimed, attempt: int) -> None:
         """Call on_claimed; on failure keep the claim for a later attempt."""

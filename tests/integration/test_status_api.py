@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
 from docproc.watcher import WAIT_REASONS, Claimed, InboxWatcher
-from tests.conftest import Daemon, reports, wait_until
+from tests.conftest import Daemon, free_port, reports, wait_until
 
 ENCRYPTED = "pdf-hard/r6-user-password.pdf"
 FOUR_PAGES = "pdf/004-pdflatex-4-pages_pdflatex-4-pages.pdf"
@@ -107,6 +108,7 @@ def test_stats_progress_outputs_metrics_and_listing_of_processed_documents(
 
     text = client.get(f"/api/documents/{keys['notes.txt']}/text")
     assert text.status_code == 200 and text.get_data(as_text=True).startswith("Quarterly")
+    assert text.headers["Content-Type"] == "text/plain; charset=utf-8"
     thumbnail = client.get(f"/api/documents/{keys['hopper.png']}/thumbnail")
     assert thumbnail.mimetype == "image/png"
     assert Image.open(io.BytesIO(thumbnail.data)).size[0] > 0
@@ -219,6 +221,33 @@ def test_nothing_outside_the_outbox_is_served(
             assert response.status_code == 404, (key, output)
             assert b"not for the API" not in response.data and b"root:" not in response.data
         assert client.get(f"/api/documents/{key}").get_json()["report"] is None
+
+
+def test_healthz_reads_worker_heartbeats_and_says_at_once_when_the_broker_is_away(
+    embedded: dict[str, Any], make_config: Callable[..., Path], valkey_socket: Path,
+) -> None:
+    settings = _settings(make_config(**embedded))
+    client = create_app(settings).test_client()
+    alone = client.get("/healthz")
+    assert alone.status_code == 503 and "heartbeat" in alone.get_json()["reason"]
+
+    ledger = Ledger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
+    ledger.heartbeat("worker7@scanhost/4242", [], 4.0)
+    healthy = client.get("/healthz")
+    assert healthy.status_code == 200
+    assert healthy.get_json() == {"status": "ok", "workers": ["worker7@scanhost"]}
+
+    # A broker that is gone, and one that hangs (accepts, never answers): a health check
+    # must say so within the time a load balancer waits, not after timeouts and retries.
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        for url in (f"redis://127.0.0.1:{free_port()}/0",
+                    f"redis://127.0.0.1:{hung.getsockname()[1]}/0"):
+            started = time.monotonic()
+            answer = create_app(_settings(make_config(broker_url=url))).test_client().get(
+                "/healthz")
+            assert answer.status_code == 503, url
+            assert "does not answer" in answer.get_json()["reason"]
+            assert time.monotonic() - started < 2.0, url
 
 
 def test_token_guards_everything_but_healthz_and_the_page_signs_in(

@@ -332,8 +332,10 @@ def test_ignored_names_stay_untouched(
 
 @pytest.mark.parametrize("mode", MODES)
 def test_symlinks_and_fifos_are_never_claimed(
-    mode: str, watch: Callable[..., Running], inbox: Path, tmp_path: Path
+    mode: str, watch: Callable[..., Running], inbox: Path, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="docproc.watcher")
     running = watch(mode)
     target = tmp_path / "secret.txt"
     target.write_text("not yours")
@@ -348,6 +350,11 @@ def test_symlinks_and_fifos_are_never_claimed(
     assert (inbox / "link.txt").is_symlink() and target.read_text() == "not yours"
     assert (tmp_path / "elsewhere" / "inner.txt").exists()
     assert (inbox / "pipe").exists()
+    # Operators learn why these stay: one warning each, naming what they are.
+    told = [r.getMessage() for r in caplog.records if "leaving" in r.getMessage()]
+    assert any("'link.txt'" in m and "symbolic link" in m for m in told), told
+    assert any("'pipe'" in m and "a FIFO" in m for m in told), told
+    assert len(told) == len(set(told)), told
     running.sentinel("after.txt")
 
 
