@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from docproc.instance import die_with_parent, dies_with_supervisor
 from docproc.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -57,7 +58,15 @@ def supervisord_conf() -> Path:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.instance import AlreadyRunning, hold_lock
+
     _prepare_state(settings)
+    try:
+        # Held by supervisord, which replaces this process: one `docproc up` per state_dir.
+        hold_lock(settings.state_dir, "up")
+    except AlreadyRunning as exc:
+        print(f"docproc up: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     settings.inbox.mkdir(parents=True, exist_ok=True)
     settings.outbox.mkdir(parents=True, exist_ok=True)
     api = settings.status_api
@@ -84,11 +93,18 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import exec_embedded
+    from docproc.instance import AlreadyRunning, hold_lock
 
     if settings.broker_url != "embedded":
         logging.info("broker_url is %s: no embedded broker to run", settings.broker_url)
         return EXIT_OK
     _prepare_state(settings)
+    try:
+        # Held by valkey-server, which replaces this process: two would share one AOF file.
+        hold_lock(settings.state_dir, "broker")
+    except AlreadyRunning as exc:
+        logging.error("%s", exc)
+        return EXIT_FAILURE
     exec_embedded(settings)
     return EXIT_FAILURE  # not reached
 
@@ -279,6 +295,10 @@ COMMANDS = {
 }
 
 
+# The programs of deploy/supervisord.conf.
+SUPERVISED = frozenset({"broker", "watch", "worker", "beat", "api"})
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one docproc command; return its exit status."""
     args = build_parser().parse_args(argv)
@@ -288,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"docproc: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command in SUPERVISED and dies_with_supervisor():
+        # kill -9 of supervisord must leave no orphan running on (a second `up` would
+        # then start a second broker on the same files).
+        die_with_parent()
     try:
         return COMMANDS[args.command](settings, args)
     except KeyboardInterrupt:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
 import os
 import resource
@@ -22,6 +20,7 @@ from redis import RedisError
 
 from docproc import queues, stages
 from docproc.broker import redis_client
+from docproc.instance import die_with_parent
 from docproc.intake import Intake, written_after_claim
 from docproc.ledger import Ledger
 from docproc.outbox import Outbox, OutboxError
@@ -147,9 +146,6 @@ def _quiet_celery_task_lines(**_: Any) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-PR_SET_PDEATHSIG = 1
-
-
 @worker_process_init.connect
 def _prepare_child(**_: Any) -> None:
     # A runaway document raises MemoryError in its own child instead of starving the machine.
@@ -157,8 +153,7 @@ def _prepare_child(**_: Any) -> None:
     limit = max(2 * megabytes, megabytes + 1024) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     # A child whose worker was killed dies with it instead of running on, orphaned.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    die_with_parent(signal.SIGKILL)
 
 
 _heartbeat_stop = threading.Event()

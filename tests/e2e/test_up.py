@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 import urllib.request
@@ -13,7 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import drop_tree, reports, start_up, stop_up, wait_until, wait_watching
+from tests.conftest import (
+    drop_tree,
+    reports,
+    run_docproc,
+    start_up,
+    stop_up,
+    wait_until,
+    wait_watching,
+)
 from tests.corpus_truth import check_report, corpus_files, page_counts
 
 pytestmark = pytest.mark.e2e
@@ -96,4 +105,37 @@ def test_docproc_up_processes_the_corpus_and_stops_cleanly(
     finally:
         stop_seconds = stop_up(up)
     assert stop_seconds < 20, f"docproc up took {stop_seconds:.1f} s to stop"
+    assert _processes_mentioning(str(config)) == []
+
+
+def test_one_up_per_state_dir_and_none_outlives_its_supervisord(
+    make_config: Callable[..., Path], tmp_path: Path,
+) -> None:
+    config = make_config(broker_url="embedded")
+    port = yaml.safe_load(config.read_text())["status_api"]["port"]
+    health = f"http://127.0.0.1:{port}/healthz"
+    up = start_up(config, tmp_path / "up.log")
+    try:
+        wait_until(lambda: _get(health)[0] == 200, 60, interval=0.2, message="/healthz 200")
+        # A second start on the same state_dir: refused at once, naming the running one.
+        second = run_docproc(config, "up")
+        assert second.returncode == 1, second.stdout + second.stderr
+        assert "already running" in second.stderr and f"pid {up.pid}" in second.stderr
+        assert _get(health)[0] == 200, "the first instance must keep working"
+
+        # supervisord killed outright: every program it ran goes with it.
+        os.kill(up.pid, signal.SIGKILL)
+        up.wait(10)
+        wait_until(lambda: not _processes_mentioning(str(config)), 30, interval=0.2,
+                   message="no docproc process left after kill -9 of supervisord")
+    finally:
+        if up.poll() is None:
+            stop_up(up)
+    # And it starts again cleanly, on the same broker files.
+    again = start_up(config, tmp_path / "up-again.log")
+    try:
+        wait_until(lambda: _get(health)[0] == 200, 60, interval=0.2,
+                   message="/healthz 200 after the restart")
+    finally:
+        stop_up(again)
     assert _processes_mentioning(str(config)) == []
