@@ -98,6 +98,8 @@ class StatusApiSettings(_Section):
     port: int = Field(8750, ge=0, le=65535)
     token: str | None = None
     threads: int = Field(4, ge=1)
+    # Host names the API answers to besides its own address (and localhost on loopback).
+    allowed_hosts: tuple[str, ...] = ()
 
 
 class Settings(_Section):

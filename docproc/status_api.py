@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import ipaddress
 import logging
 import re
 import threading
@@ -31,6 +33,15 @@ SESSION_COOKIE = "docproc_session"
 # /api/stats is read by every open page every few seconds; one computation serves them all.
 STATS_CACHE_SECONDS = 1.0
 LISTED_STATES = frozenset({*STATES, "retried"})
+# The page loads only its own script and styles (the sign-in page has one inline style).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+                               "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
@@ -56,17 +67,30 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
         cookie = request.cookies.get(SESSION_COOKIE, "")
         return session is not None and hmac.compare_digest(cookie.encode(), session.encode())
 
+    hosts = served_hosts(settings.status_api.host, settings.status_api.allowed_hosts)
+
     @app.before_request
     def _guard() -> Any:
-        if request.path in ("/healthz", "/login"):
+        if request.path == "/healthz":
+            return None
+        if hosts is not None and _hostname(request.host) not in hosts:
+            # A page whose name was pointed at this address (DNS rebinding) reads nothing.
+            return _error(403, f"this API does not serve the host {request.host!r}; add it to "
+                               "status_api.allowed_hosts")
+        if request.method == "POST" and not _same_origin(hosts):
+            return _error(403, "cross-site requests are refused")
+        if request.path == "/login":
             return None
         if not authorized():
             if request.path == "/":
                 return _login_page(401)
             return _error(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
-        if request.method == "POST" and not _same_origin():
-            return _error(403, "cross-site requests are refused")
         return None
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
@@ -247,12 +271,38 @@ def _session_value(token: str) -> str:
     return hmac.new(token.encode(), b"docproc status page", hashlib.sha256).hexdigest()
 
 
-def _same_origin() -> bool:
+def _same_origin(hosts: frozenset[str] | None) -> bool:
     """Return False for a browser's cross-site request (a form or script on another site)."""
     if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
         return False
     origin = request.headers.get("Origin")
-    return origin is None or urlsplit(origin).netloc == request.host
+    if origin is None:
+        return True
+    if hosts is None:
+        return urlsplit(origin).netloc == request.host
+    return (urlsplit(origin).hostname or "") in hosts
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+WILDCARD_ADDRESSES = frozenset({"", "0.0.0.0", "::"})
+
+
+def served_hosts(bound: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    """Return the host names requests may name, or None when any may (a wildcard, none listed)."""
+    names = {name.lower().strip("[]") for name in allowed}
+    if bound in WILDCARD_ADDRESSES:
+        return frozenset(names) if names else None
+    names.add(bound.lower().strip("[]"))
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(bound.strip("[]")).is_loopback:
+            names |= LOOPBACK_NAMES
+    if bound == "localhost":
+        names |= LOOPBACK_NAMES
+    return frozenset(names)
+
+
+def _hostname(host: str) -> str:
+    return (urlsplit(f"//{host}").hostname or "").lower()
 
 
 def _login_page(status: int, problem: str = "") -> Response:

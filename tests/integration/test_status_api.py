@@ -250,6 +250,35 @@ def test_healthz_reads_worker_heartbeats_and_says_at_once_when_the_broker_is_awa
             assert time.monotonic() - started < 2.0, url
 
 
+def test_the_api_serves_only_its_own_host_names_with_security_headers(
+    embedded: dict[str, Any], make_config: Callable[..., Path],
+) -> None:
+    client = create_app(_settings(make_config(**embedded))).test_client()
+    ok = client.get("/api/stats", headers={"Host": "127.0.0.1:8750"})
+    assert ok.status_code == 200
+    assert "script-src 'self'" in ok.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in ok.headers["Content-Security-Policy"]
+    assert ok.headers["X-Frame-Options"] == "DENY"
+    assert ok.headers["X-Content-Type-Options"] == "nosniff"
+    assert ok.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/", headers={"Host": "localhost:8750"}).status_code == 200
+
+    # DNS rebinding: a page on attacker.example whose name now points at 127.0.0.1.
+    for path in ("/", "/api/documents", "/metrics"):
+        refused = client.get(path, headers={"Host": "attacker.example:8750"})
+        assert refused.status_code == 403, path
+        assert "status_api.allowed_hosts" in refused.get_json()["error"]
+    assert client.get("/healthz", headers={"Host": "attacker.example"}).status_code == 503
+    cross = client.post("/api/documents/aaaaaaaaaaaa/retry",
+                        headers={"Host": "127.0.0.1:8750", "Origin": "http://attacker.example"})
+    assert cross.status_code == 403 and "cross-site" in cross.get_json()["error"]
+
+    named = create_app(_settings(make_config(
+        **embedded, status_api={"allowed_hosts": ["docproc.example.org"]}))).test_client()
+    assert named.get("/api/stats", headers={"Host": "docproc.example.org:8750"}).status_code == 200
+    assert named.get("/api/stats", headers={"Host": "other.example.org"}).status_code == 403
+
+
 def test_token_guards_everything_but_healthz_and_the_page_signs_in(
     embedded: dict[str, Any], make_config: Callable[..., Path],
 ) -> None:
