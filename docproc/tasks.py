@@ -258,12 +258,13 @@ def _finish_all(task: Task, jobs: list[Job]) -> int:
     A document whose file its writer wrote on after the claim is not reported from the part
     read: it is claimed again and runs anew once its writer has been quiet.
     """
-    rewritten = [job for job in jobs if written_after_claim(job)]
-    for job in rewritten:
-        again = app.intake.claim_again(job)
-        if again is not None:
+    whole = []
+    for job in jobs:
+        if not written_after_claim(job):
+            whole.append(job)
+        elif (again := app.intake.claim_again(job)) is not None:
             submit([again], countdown=app.settings.watcher.quiet_seconds)
-    jobs = [job for job in jobs if job not in rewritten]
+    jobs = whole
     outcomes = stages.finish_many(jobs, _context(task), app.outbox,
                                   keep_original=_keep_originals())
     finished = 0
