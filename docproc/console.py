@@ -339,21 +339,24 @@ def copy_into_inbox(settings: Settings, planned: list[Planned], progress: Progre
     copied = 0
     taken: set[str] = set()
     staged: dict[str, Path] = {}  # top-level folder new to the inbox: where it is built
-    for index, item in enumerate(planned, 1):
-        item.relpath = _free_target(inbox, item.relpath, taken)
-        top, _, rest = item.relpath.partition("/")
-        if rest and (top in staged or not os.path.lexists(inbox / top)):
-            if top not in staged:
-                staged[top] = inbox / f".{top}.{secrets.token_hex(4)}.docproc-ingest"
-            target = staged[top] / rest
-        else:
-            target = inbox / item.relpath
-        shown = functools.partial(_show_copied, progress, copied, total,
-                                  f"{index}/{len(planned)} files")
-        item.sha256, item.bytes = _copy_whole(item.source, target, shown)
-        copied += item.bytes
-    for top, folder in staged.items():
-        _rename_in(folder, inbox / top)
+    try:
+        for index, item in enumerate(planned, 1):
+            item.relpath = _free_target(inbox, item.relpath, taken)
+            top, _, rest = item.relpath.partition("/")
+            if rest and (top in staged or not os.path.lexists(inbox / top)):
+                if top not in staged:
+                    staged[top] = inbox / f".{top}.{secrets.token_hex(4)}.docproc-ingest"
+                target = staged[top] / rest
+            else:
+                target = inbox / item.relpath
+            shown = functools.partial(_show_copied, progress, copied, total,
+                                      f"{index}/{len(planned)} files")
+            item.sha256, item.bytes = _copy_whole(item.source, target, shown)
+            copied += item.bytes
+    finally:
+        # Stopped midway too: what was copied whole goes in, nothing stays hidden in the inbox.
+        for top, folder in staged.items():
+            _rename_in(folder, inbox / top)
 
 
 def _show_copied(progress: Progress, before: int, total: int, label: str, size: int) -> None:

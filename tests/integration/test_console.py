@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from docproc import console, stats
-from docproc.console import Progress, plan_ingest, render_status, table
+from docproc.console import Progress, copy_into_inbox, plan_ingest, render_status, table
 from docproc.settings import load_settings
 from tests.conftest import Daemon, reports, wait_until
 
@@ -172,3 +172,19 @@ def test_status_lists_the_files_waiting_for_their_writer_after_the_inbox_line(
     snapshot["watcher"] |= {"waiting": [], "waiting_by_reason": {}}
     lines = render_status(settings, snapshot, now).splitlines()
     assert lines[start + 1].startswith("spool ")
+
+
+def test_ingest_stopped_midway_leaves_nothing_hidden_in_the_inbox(
+    make_config: Callable[..., Path], tmp_path: Path,
+) -> None:
+    settings = load_settings(make_config(), environ={})
+    source = tmp_path / "batch"
+    source.mkdir()
+    (source / "a.txt").write_text("first page\n")
+    (source / "b.txt").write_text("second page\n")
+    planned, _ = plan_ingest(settings, [source])
+    (source / "b.txt").unlink()  # vanishes before it is copied: the copy stops there
+    with pytest.raises(FileNotFoundError):
+        copy_into_inbox(settings, planned, Progress("copying", io.StringIO()))
+    assert sorted(p.relative_to(settings.inbox).as_posix()
+                  for p in settings.inbox.rglob("*")) == ["batch", "batch/a.txt"]
