@@ -155,6 +155,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import wait_for_broker
     from docproc.tasks import configure
 
+    # Made at start, as `docproc up` does; once running, a vanished outbox (an unmounted
+    # share) holds documents instead of being made again on the mount point.
+    settings.outbox.mkdir(parents=True, exist_ok=True)
     app = configure(settings)
     wait_for_broker(settings)
     argv = [

@@ -162,6 +162,13 @@ def _ago(iso_time: str | None, now: float) -> str:
     return iso_time[:10]
 
 
+def _held_fact(held: dict[str, Any], now: float) -> list[tuple[str, str]]:
+    if not held.get("count"):
+        return []
+    return [("held", f"outbox not writable since {_ago(held.get('since'), now)}, "
+                     f"{held['count']:,} documents held: {_safe(held.get('reason') or '')}")]
+
+
 def _connect(settings: Settings, command: str) -> Any:
     """Return the ledger, or print why the broker does not answer and return None."""
     from docproc.broker import broker_problem, redis_client
@@ -213,6 +220,7 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> s
         ("queues", f"{queues}   (tasks waiting)"),
         ("inbox", inbox),
         ("spool", f"{spool['files']} claimed files, {human_bytes(spool['bytes'])}"),
+        *_held_fact(snapshot.get("held") or {}, now),
         ("oldest", "nothing unfinished" if oldest is None else
          f"{oldest['key']} unfinished for {oldest['age_seconds']:.0f} s"),
         ("workers", f"{len(snapshot['workers'])} online" if snapshot["workers"]

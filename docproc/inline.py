@@ -107,6 +107,9 @@ def _process_one(
         for stage in STAGES:
             with _time_limit(limit):
                 run_stage([job], stage, ctx)
+        if job.get("held"):
+            # No worker to hold it for: say so rather than write a report of half a run.
+            raise OSError(f"{relpath}: cannot write its work files: {job['held']}")
         folder = finish(job, ctx, Outbox(outbox), keep_original=True)
     return relpath, status_of(job), folder
 

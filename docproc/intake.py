@@ -169,9 +169,12 @@ class Intake:
                 log.info("recovering %s from the spool", claimed.relpath)
                 self(claimed)
             elif record["status"] in TERMINAL and not record.get("outdir"):
-                # Its end could not be written to the outbox: the spool holds its only copy.
-                log.warning("%s ended %s without an outbox folder; its original stays at %s",
-                            claimed.relpath, record["status"], claimed.spool_path)
+                # Its end never reached the outbox (earlier versions failed a document when
+                # the outbox could not be written): the spool holds its only copy; run it again.
+                if self.ledger.reopen(str(key)):
+                    log.warning("%s ended %s without an outbox folder; processing it again",
+                                claimed.relpath, record["status"])
+                    self.resend(record)
             elif record["status"] in TERMINAL:
                 claimed.spool_path.unlink(missing_ok=True)
                 claimed.spool_path.with_suffix(".claim.json").unlink(missing_ok=True)

@@ -191,6 +191,23 @@ local sha = redis.call('HGET', KEYS[1], 'sha256')
 if sha then redis.call('SET', prefix .. 'sha:' .. sha, key, 'NX') end
 return 1
 """
+# Reopen a document recorded as ended but whose end never reached the outbox (no outdir):
+# earlier versions failed documents so when the outbox could not be written. It is active
+# and queued again, out of the terminal counts; 1 when it was reopened.
+REOPEN_LUA = """
+local prefix, key, now = ARGV[1], ARGV[2], ARGV[3]
+local fields = redis.call('HMGET', KEYS[1], 'status', 'outdir', 'received_ts')
+local status, outdir = fields[1], fields[2]
+if not (status == 'done' or status == 'failed' or status == 'duplicate') then return 0 end
+if outdir and outdir ~= '' then return 0 end
+redis.call('HINCRBY', prefix .. 'counts', status, -1)
+redis.call('ZREM', prefix .. 'failed', key)
+redis.call('HSET', KEYS[1], 'status', 'queued', 'stage', 'queued', 'worker', '',
+           'stages', '{}', 'updated_ts', now)
+redis.call('HDEL', KEYS[1], 'error_type', 'finished_ts', 'outdir')
+redis.call('ZADD', prefix .. 'active', tonumber(fields[3]) or tonumber(now), key)
+return 1
+"""
 
 
 def _now() -> float:
@@ -516,6 +533,11 @@ class Ledger:
     def unmark_retried(self, key: str) -> None:
         """Make a document failed again when sending it again did not happen."""
         self._script(UNRETRY_LUA)(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key])
+
+    def reopen(self, key: str) -> bool:
+        """Make a document that ended without an outbox folder unfinished again, to run anew."""
+        reopen = self._script(REOPEN_LUA)
+        return bool(reopen(keys=[f"{PREFIX}doc:{key}"], args=[PREFIX, key, _now()]))
 
     def update(self, key: str, **fields: str | float) -> None:
         """Set fields of an existing document's record."""

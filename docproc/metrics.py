@@ -128,6 +128,9 @@ class DocprocCollector(Collector):
                      snapshot["spool"]["files"])
         yield _gauge("docproc_spool_bytes", "Bytes of the claimed files in the spool",
                      snapshot["spool"]["bytes"])
+        yield _gauge("docproc_documents_held",
+                     "Documents held because the outbox or spool cannot be written; they go on "
+                     "by themselves once it can", snapshot["held"]["count"])
         yield _gauge("docproc_workers_online", "Worker nodes whose heartbeat is current",
                      len(snapshot["workers"]))
         oldest = snapshot["oldest_unfinished"]

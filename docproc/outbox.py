@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -57,19 +58,24 @@ class Outbox:
         return None
 
     def write(self, folder: Path, report: dict[str, Any], outputs: Outputs) -> Path:
-        """Write report and outputs into folder at once; a second call for it is a no-op."""
+        """Write report and outputs into folder at once; a second call for it is a no-op.
+
+        The outbox itself is never created here: a missing one (an unmounted share) is
+        an OutboxError like a full or read-only one, not a folder to fill on the mount point.
+        """
         if folder.exists():
             return folder
         staging = self.root / ".incoming" / f"{folder.name}.{secrets.token_hex(4)}"
-        staging.mkdir(parents=True)
         try:
+            staging.parent.mkdir(exist_ok=True)
+            staging.mkdir()
             if outputs.text is not None:
                 _place(outputs.text, staging / "text.txt")
             if outputs.thumbnail is not None:
                 _place(outputs.thumbnail, staging / "thumbnail.png")
             if outputs.original is not None:
                 (staging / "original").mkdir()
-                _place(outputs.original, staging / "original" / outputs.original_name)
+                _place_original(outputs.original, staging / "original", outputs.original_name)
             body = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
             (staging / "report.json").write_text(body, encoding="utf-8")
             folder.parent.mkdir(parents=True, exist_ok=True)
@@ -78,12 +84,28 @@ class Outbox:
             shutil.rmtree(staging, ignore_errors=True)
             if folder.exists() and (folder / "report.json").exists():
                 return folder  # another delivery of the same document won the rename
-            raise OutboxError(f"cannot write {folder}: {exc.strerror or exc}") from exc
+            raise OutboxError(exc.errno, f"cannot write {folder}: {exc.strerror or exc}") from exc
         return folder
 
 
 class OutboxError(OSError):
-    """The outbox cannot be written: full, read-only, or missing permissions."""
+    """The outbox cannot be written: full, read-only, missing, or without permission."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _place_original(source: Path, folder: Path, name: str) -> None:
+    """Keep the original under its own name, or a cleaned one where this filesystem refuses it."""
+    try:
+        _place(source, folder / name)
+    except OSError as exc:
+        # A name another filesystem took (too long, not UTF-8 on a share): the document's
+        # own trait, so it must not hold the document; the report keeps the real name.
+        if exc.errno not in (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL):
+            raise
+        cleaned = UNSAFE.sub("_", printable(name)).encode("utf-8")[-MAX_STEM:]
+        _place(source, folder / (cleaned.decode("utf-8", "ignore").strip(" .") or "original"))
 
 
 def _place(source: Path, target: Path) -> None:

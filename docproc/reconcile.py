@@ -76,11 +76,13 @@ class Reconciler:
         resend: Callable[[dict[str, Any]], None],
         give_up: Callable[[dict[str, Any], str], None],
         max_recoveries: int,
+        held: Callable[[], set[str]] = set,
     ) -> None:
         self.ledger = ledger
         self.resend = resend
         self.give_up = give_up
         self.max_recoveries = max_recoveries
+        self.held = held
 
     def due(self, now: float) -> str | None:
         """Return why a full pass is due now, or None."""
@@ -114,6 +116,8 @@ class Reconciler:
         """Run one pass; queued is None when the queue cannot be seen."""
         now = time.time() if now is None else now
         held = self.ledger.held_by_live_nodes()
+        # Documents held for the outbox wait in their own line, not in a worker or queue.
+        waiting_for_outbox = self.held()
         suspects = self.ledger.suspects()
         quiet = QUIET_SECONDS if queued is not None else BLIND_QUIET_SECONDS
         outcome = Outcome([], [])
@@ -121,7 +125,7 @@ class Reconciler:
             key = record["key"]
             if queued is None and record.get("status") == "queued":
                 continue  # it may be waiting in a queue we cannot see
-            if (key in held or (queued is not None and key in queued)
+            if (key in held or key in waiting_for_outbox or (queued is not None and key in queued)
                     or now - record.get("updated_ts", now) < quiet):
                 if key in suspects:
                     self.ledger.clear_suspect(key)

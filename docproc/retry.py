@@ -53,8 +53,11 @@ def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
     if record.get("status") != "failed":
         raise RetryError(409, f"{key} is {record.get('status')}: only failed documents can be "
                               "retried")
-    folder = _failed_folder(settings, record)
-    original = _original(folder, record)
+    folder: Path | None = None
+    original = _spooled_original(settings, record)
+    if original is None:
+        folder = _failed_folder(settings, record)
+        original = _original(folder, record)
     relpath = _free_relpath(settings.inbox, record)
     target = settings.inbox / relpath
     temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.docproc-retry.part"
@@ -76,10 +79,23 @@ def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
         ledger.unmark_retried(key)
         temp.unlink(missing_ok=True)
         raise RetryError(500, f"cannot put {key}'s original into the inbox: {exc}") from exc
-    moved = _move_aside(settings, folder)
-    ledger.update(key, outdir=str(moved or folder), retry_relpath=relpath)
+    if folder is None:
+        original.unlink(missing_ok=True)
+        original.with_suffix(".claim.json").unlink(missing_ok=True)
+        moved = None
+    else:
+        moved = _move_aside(settings, folder)
+    ledger.update(key, outdir=str(moved or folder or ""), retry_relpath=relpath)
     log.debug("%s sent again as %s", key, relpath)
     return Retried(key, target, relpath, moved)
+
+
+def _spooled_original(settings: Settings, record: dict[str, Any]) -> Path | None:
+    """Return the spooled original of a document that failed without an outbox folder."""
+    if record.get("outdir") or not record.get("token"):
+        return None
+    spooled = settings.spool_dir / f"{record['token']}.data"
+    return spooled if spooled.is_file() else None
 
 
 def _failed_folder(settings: Settings, record: dict[str, Any]) -> Path:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from docproc.holding import is_infrastructure
 from docproc.ledger import ClaimInfo, Ending, Ledger, Receipt
 from docproc.outbox import Outbox, OutboxError, Outputs, printable
 from docproc.pipeline import DocumentError, FileType, analyze, detect, extract, make_thumbnail
@@ -138,7 +139,8 @@ def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
 
     A job that a redelivery finished elsewhere is marked `finished`. When a time limit
     interrupts the stage, the job it was on fails as `timeout` and the jobs not yet run
-    are marked `deferred`, for the caller to send on again.
+    are marked `deferred`, for the caller to send on again. A job whose stage could not
+    write the spool is marked `held` with the reason, for the caller to hold.
     """
     going = [job for job in jobs if _goes_through(job, stage)]
     if not going:
@@ -162,8 +164,15 @@ def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
     return jobs
 
 
+def next_stage(job: Job) -> Stage:
+    """Return the first stage a job has not been through (the last, when it has all)."""
+    if job["error"]:
+        return STAGES[-1]
+    return next((stage for stage in STAGES if stage not in job["timings_ms"]), STAGES[-1])
+
+
 def _goes_through(job: Job, stage: Stage) -> bool:
-    return not (job.get("finished") or job.get("deferred") or job["error"]
+    return not (job.get("finished") or job.get("deferred") or job.get("held") or job["error"]
                 or stage in job["timings_ms"]
                 or (job["duplicate_of"] and stage != "detect"))
 
@@ -184,6 +193,12 @@ def _run_one(job: Job, stage: Stage, ctx: StageContext) -> None:
     except MemoryError:
         fail(job, stage, "too_large", f"{stage} needed more memory than "
              "workers.max_memory_per_child_mb allows; raise it or split the file")
+    except OSError as exc:
+        if not is_infrastructure(exc):
+            raise
+        # The spool cannot be written (a full state disk): not the document's fault.
+        job["held"] = f"{stage}: {exc.strerror or exc} ({exc.filename})"
+        return
     job["timings_ms"][stage] = round((time.perf_counter() - started) * 1000, 1)
     job["progress"][stage]["ended"] = round(time.time(), 3)
 
@@ -256,6 +271,12 @@ def finish_many(
             folder, ending = _write_folder(job, ctx.worker, outbox, keep_original)
         except OutboxError as exc:
             outcomes.append(exc)
+            continue
+        except OSError as exc:
+            if not is_infrastructure(exc):
+                raise
+            # Reading what an earlier run wrote failed: the outbox is away as much.
+            outcomes.append(OutboxError(exc.errno, f"cannot read {exc.filename}: {exc.strerror}"))
             continue
         outcomes.append(folder)
         endings.append(ending)

@@ -23,6 +23,7 @@ import redis
 from kombu import Connection
 
 from docproc import queues
+from docproc.holding import Holding
 from docproc.ledger import DURATION_BUCKETS, TERMINAL, Ledger
 from docproc.settings import Settings, as_redis_url
 from docproc.watcher import WAIT_REASONS
@@ -396,6 +397,7 @@ def collect(settings: Settings, ledger: Ledger, now: float | None = None) -> dic
     minutes = ledger.minutes(CHART_MINUTES + 1, now)
     watcher, spool = watcher_view(settings, ledger, now)
     oldest = ledger.oldest_active()
+    held = Holding(ledger.redis).state()
     return {
         "generated_at": iso(now),
         "counts": ledger.state_counts(),
@@ -405,6 +407,7 @@ def collect(settings: Settings, ledger: Ledger, now: float | None = None) -> dic
         "workers": workers(ledger),
         "watcher": watcher,
         "spool": spool,
+        "held": {"count": held.count, "since": iso(held.since), "reason": held.reason},
         "oldest_unfinished": None if oldest is None else {
             "key": oldest[0], "received_at": iso(oldest[1]),
             "age_seconds": round(max(0.0, now - oldest[1]), 1),

@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from docproc import metrics, stats
 from docproc.broker import broker_problem, probe_client, redis_client
+from docproc.holding import Holding
 from docproc.ledger import STATES, Ledger
 from docproc.retry import RetryError, retry_document
 from docproc.settings import Settings
@@ -112,11 +113,16 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
     def healthz() -> Response:
         problem = broker_problem(settings, probe.redis)
         workers: list[str] = []
+        status = "unavailable"
         if problem is None:
             workers = online_workers(probe)
             if not workers:
                 problem = "no worker sent a heartbeat in the last few seconds"
-        body: dict[str, Any] = {"status": "ok" if problem is None else "unavailable",
+        if problem is None and (held := Holding(probe.redis).state()).count:
+            status = "degraded"
+            problem = (f"the outbox cannot be written since {stats.iso(held.since)}: "
+                       f"{held.reason}; {held.count} documents held")
+        body: dict[str, Any] = {"status": "ok" if problem is None else status,
                                 "workers": workers}
         if problem is not None:
             body["reason"] = problem

@@ -20,6 +20,7 @@ from redis import RedisError
 
 from docproc import queues, stages
 from docproc.broker import redis_client
+from docproc.holding import RELEASE_BATCH, Holding, is_infrastructure, probe_writable
 from docproc.instance import die_with_parent
 from docproc.intake import Intake, written_after_claim
 from docproc.ledger import Ledger
@@ -60,6 +61,10 @@ class DocprocCelery(Celery):
     @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.settings.outbox)
+
+    @cached_property
+    def holding(self) -> Holding:
+        return Holding(self.ledger.redis)
 
     @cached_property
     def intake(self) -> Intake:
@@ -219,6 +224,9 @@ class DocumentTask(Task):
             # in the ledger and the reconciler sends them again once it answers.
             log.warning("%d documents wait for the broker to come back: %s", len(args[0]), exc)
             return
+        if is_infrastructure(exc):
+            app.holding.hold(args[0], f"{type(exc).__name__}: {exc}")
+            return
         for job in args[0]:
             _fail_for_good(self, job, exc)
 
@@ -233,13 +241,22 @@ def _context(task: Task) -> StageContext:
 def _run(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list[Job]:
     """Run a task's stages over a batch; send on what a time limit cut off; pass on the rest."""
     for stage in stages_of_task:
-        jobs = stages.run_stage(jobs, stage, _context(task))
-        deferred = [job for job in jobs if job.pop("deferred", False)]
+        going: list[Job] = []
+        deferred: list[Job] = []
+        held: list[Job] = []
+        for job in stages.run_stage(jobs, stage, _context(task)):
+            _log_stage(job, stage)
+            if job.pop("deferred", False):
+                deferred.append(job)
+            elif job.get("held"):
+                held.append(job)
+            elif not job.get("finished"):
+                going.append(job)
         if deferred:
             submit(deferred, start=stage)
-        for job in jobs:
-            _log_stage(job, stage)
-        jobs = [job for job in jobs if job not in deferred and not job.get("finished")]
+        if held:
+            app.holding.hold(held, held[0]["held"])
+        jobs = going
     return jobs
 
 
@@ -253,32 +270,39 @@ def _log_stage(job: Job, stage: str) -> None:
 
 
 def _finish_all(task: Task, jobs: list[Job]) -> int:
-    """Write the documents' outbox folders; retry alone, then fail, one the outbox refused.
+    """Write the documents' outbox folders; hold those the outbox refused.
 
     A document whose file its writer wrote on after the claim is not reported from the part
-    read: it is claimed again and runs anew once its writer has been quiet.
+    read: it is claimed again and runs anew once its writer has been quiet. While documents
+    are held, new ones join the end of their line: they go on in the order they came.
     """
-    whole = []
+    released: list[Job] = []
+    fresh: list[Job] = []
     for job in jobs:
-        if not written_after_claim(job):
-            whole.append(job)
-        elif (again := app.intake.claim_again(job)) is not None:
-            submit([again], countdown=app.settings.watcher.quiet_seconds)
-    jobs = whole
+        if written_after_claim(job):
+            if (again := app.intake.claim_again(job)) is not None:
+                submit([again], countdown=app.settings.watcher.quiet_seconds)
+        elif job.pop("released", False):
+            released.append(job)
+        else:
+            fresh.append(job)
+    if fresh and app.holding.count():
+        app.holding.hold(fresh, None)
+        fresh = []
+    jobs = released + fresh
     outcomes = stages.finish_many(jobs, _context(task), app.outbox,
                                   keep_original=_keep_originals())
     finished = 0
+    refused: list[Job] = []
     for job, outcome in zip(jobs, outcomes, strict=True):
-        if not isinstance(outcome, OutboxError):
-            _log_finished(job, outcome)
-            finished += 1
+        if isinstance(outcome, OutboxError):
+            refused.append(job)
             continue
-        attempts = job["attempts"] = job.get("attempts", 0) + 1
-        if attempts > app.settings.workers.max_retries or job["error"]:
-            _fail_for_good(task, job, outcome)
-            continue
-        log.warning("%s: %s; trying again", job["key"], outcome)
-        finish_task.apply_async(([job],), countdown=min(60, 2 ** attempts))
+        _log_finished(job, outcome)
+        finished += 1
+    if refused:
+        reason = next(str(o) for o in outcomes if isinstance(o, OutboxError))
+        app.holding.hold(refused, reason)
     return finished
 
 
@@ -319,10 +343,8 @@ def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
     try:
         _log_finished(job, stages.finish(job, _context(task), app.outbox,
                                          keep_original=_keep_originals()))
-    except Exception:
-        log.exception("%s: could not write its failure; the original stays in the spool",
-                      job.get("key"))
-        app.ledger.finish(job["key"], "failed", "", "internal")
+    except OutboxError as outbox_error:
+        app.holding.hold([job], str(outbox_error))
 
 
 @app.task(bind=True, name="docproc.reconcile", ignore_result=True, acks_late=False)
@@ -343,11 +365,39 @@ def reconcile_task(self: Task) -> dict[str, list[str]]:
                     return None
         return set()
 
-    reconciler = Reconciler(app.ledger, app.intake.resend, _give_up, settings.workers.max_retries)
+    _release_held()
+    reconciler = Reconciler(app.ledger, app.intake.resend, _give_up, settings.workers.max_retries,
+                            app.holding.keys)
     outcome = reconciler.run_if_due(queued)
     if outcome is None:
         return {"resent": [], "failed": []}
     return {"resent": outcome.resent, "failed": outcome.failed}
+
+
+def _release_held() -> None:
+    """Send held documents on, in the order they came, once the outbox and spool take a write."""
+    holding = app.holding
+    if not holding.due():
+        return
+    settings = app.settings
+    problem = probe_writable(settings.outbox) or probe_writable(settings.spool_dir)
+    if problem is not None:
+        delay = holding.back_off(problem)
+        log.info("still holding %d: %s; trying again in %g s", holding.count(), problem, delay)
+        return
+    sent = 0
+    while jobs := holding.take(RELEASE_BATCH):
+        for stage_jobs in _by_next_stage(jobs):
+            submit(stage_jobs, start=stages.next_stage(stage_jobs[0]))
+        sent += len(jobs)
+    log.warning("the outbox can be written again: %d held documents go on", sent)
+
+
+def _by_next_stage(jobs: list[Job]) -> list[list[Job]]:
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(stages.next_stage(job), []).append(job)
+    return list(groups.values())
 
 
 def _give_up(record: dict[str, Any], reason: str) -> None:
@@ -356,11 +406,8 @@ def _give_up(record: dict[str, Any], reason: str) -> None:
     ctx = StageContext(app.settings.pipeline, app.ledger, record.get("worker") or "reconciler")
     try:
         stages.finish(job, ctx, app.outbox, keep_original=True)
-    except OSError as exc:
-        # Not even the failure can be written: stop trying, keep the original in the spool.
-        log.error("%s: cannot write its failure (%s); its original stays at %s",
-                  record["key"], exc, job["source_path"])
-        app.ledger.finish(record["key"], "failed", "", "internal")
+    except OutboxError as exc:
+        app.holding.hold([job], str(exc))
 
 
 def submit(jobs: list[Job], start: Stage = "detect", countdown: float | None = None) -> None:

@@ -135,6 +135,13 @@ function drawBacklog(stats) {
     ["claimed, in the spool", `${stats.spool.files} (${bytes(stats.spool.bytes)})`],
     ["oldest unfinished", oldest ? `${Math.round(oldest.age_seconds)} s` : "none"],
   ];
+  const held = document.getElementById("held");
+  held.hidden = !stats.held.count;
+  held.textContent = stats.held.count
+    ? `Outbox not writable since ${new Date(stats.held.since).toLocaleString()}: ` +
+      `${stats.held.count} documents held, they go on by themselves once it is. ` +
+      visible(stats.held.reason || "")
+    : "";
   document.getElementById("backlog").replaceChildren(
     ...facts.flatMap(([name, value]) => [h("dt", {}, name), h("dd", {}, value)]));
 }
