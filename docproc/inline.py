@@ -79,6 +79,7 @@ def process_paths(
 ) -> list[tuple[str, str, Path]]:
     """Process files through every stage; return (relpath, status, outbox folder) for each."""
     files = list(expand(paths, settings.watcher.ignore))
+    outbox.mkdir(parents=True, exist_ok=True)
     if jobs <= 1 or len(files) < 2:
         return [_process_one(settings, outbox, file, relpath) for file, relpath in files]
     ledger_free = [(settings, outbox, file, relpath) for file, relpath in files]
