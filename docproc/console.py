@@ -214,6 +214,10 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> s
     inbox = (f"{watcher['backlog']} waiting in the inbox ({watcher['online']} watcher"
              f"{'s' if watcher['online'] != 1 else ''} online)" if watcher["online"]
              else "no watcher online: dropped files wait")
+    seen = watcher.get("inbox") or {}
+    if seen.get("state") == "missing":
+        inbox = (f"MISSING ({seen['reason']}) since {seen['since']}: dropped files are not "
+                 "seen until it is back")
     facts = [
         ("finished", f"{rate['last_1m']} in the last minute   {rate['last_5m']} in 5 min   "
                      f"{rate['last_15m']} in 15 min"),

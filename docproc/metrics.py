@@ -198,6 +198,7 @@ def publish_watcher_stats(
                     "waiting": [{**w.to_dict(), "relpath": printable(w.relpath)}
                                 for w in summary.oldest],
                     "waiting_by_reason": summary.counts,
+                    "inbox": watcher.inbox_state(),
                 }, stats.WATCHER_STATS_TTL)
                 failing = False
             except RedisError as exc:

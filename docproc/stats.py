@@ -363,6 +363,7 @@ def watcher_view(
                     for stats in published.values())
         for reason in WAIT_REASONS
     }
+    watcher["inbox"] = inbox_view(published.values(), now)
     if published:
         # Watchers sharing one spool each report all of it.
         spool = {name: max(int(stats.get(f"spool_{name}", 0)) for stats in published.values())
@@ -370,6 +371,28 @@ def watcher_view(
     else:
         spool = spool_size(settings.spool_dir)
     return watcher, spool
+
+
+def inbox_view(published: Iterable[dict[str, Any]], now: float) -> dict[str, Any] | None:
+    """Return the inbox as the watchers see it: the one missing longest, else watched."""
+    states = [stats["inbox"] for stats in published if isinstance(stats.get("inbox"), dict)]
+    if not states:
+        return None
+    missing = sorted((s for s in states if s.get("state") == "missing"),
+                     key=lambda s: float(s.get("since") or now))
+    chosen = missing[0] if missing else states[0]
+    since = float(chosen.get("since") or now)
+    return {"state": chosen.get("state"), "path": chosen.get("path"), "since": iso(since),
+            "seconds": round(max(0.0, now - since), 1), "reason": chosen.get("reason")}
+
+
+def inbox_problem(published: Iterable[dict[str, Any]], now: float) -> str | None:
+    """Return why a watcher cannot see files dropped into its inbox, or None."""
+    inbox = inbox_view(published, now)
+    if inbox is None or inbox["state"] != "missing":
+        return None
+    return (f"the inbox {inbox['path']} is missing ({inbox['reason']}) since {inbox['since']}: "
+            "files dropped there are not seen until it is back")
 
 
 def waiting_files(published: Iterable[dict[str, Any]], now: float,

@@ -118,6 +118,8 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
             workers = online_workers(probe)
             if not workers:
                 problem = "no worker sent a heartbeat in the last few seconds"
+            else:
+                problem = watched_inbox_problem(probe)
         if problem is None and (held := Holding(probe.redis).state()).count:
             status = "degraded"
             problem = (f"the outbox cannot be written since {stats.iso(held.since)}: "
@@ -347,6 +349,15 @@ def online_workers(ledger: Ledger) -> list[str]:
         log.warning("cannot read the workers' heartbeats: %s", exc)
         return []
     return sorted({node.rsplit("/", 1)[0] for node in nodes})
+
+
+def watched_inbox_problem(ledger: Ledger) -> str | None:
+    """Return why the watchers cannot see the inbox, as they published it, or None."""
+    try:
+        published = ledger.published("watcher")
+    except RedisError as exc:  # the broker went away between the checks
+        return f"cannot read the watchers' state: {exc}"
+    return stats.inbox_problem(published.values(), time.time())
 
 
 def serve(settings: Settings) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple, cast
 
 from watchdog.events import (
     DirCreatedEvent,
+    DirDeletedEvent,
     DirMovedEvent,
     FileAttribEvent,
     FileClosedEvent,
@@ -40,6 +41,7 @@ from watchdog.events import (
 from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
+from docproc.inbox_presence import PRESENCE_CHECK_SECONDS, InboxPresence
 from docproc.settings import WatcherSettings
 from docproc.wholeness import missing_end
 from docproc.writers import WriterScan
@@ -77,7 +79,8 @@ warnings.filterwarnings(
 )
 
 # Kinds of work the event handler passes to the claim loop.
-_CREATED, _WRITTEN, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _SCAN_MOVED_IN, _RESCAN = range(9)
+(_CREATED, _WRITTEN, _ATTRIB, _CLOSED, _MOVED_IN, _GONE, _SCAN, _SCAN_MOVED_IN, _RESCAN,
+ _INBOX_EVENT) = range(10)
 # How a candidate came to be as it is: written in place (no close seen since the last write,
 # or nothing known), closed by its writer, or renamed into place (its writer is done).
 _OPEN, _CLOSED_BY_WRITER, _RENAMED = range(3)
@@ -435,8 +438,17 @@ class _Candidate:
 class _Handler(FileSystemEventHandler):
     """Translate watchdog events into work for the claim loop; never touch the disk here."""
 
-    def __init__(self, post: Callable[[int, str], None]) -> None:
+    def __init__(self, post: Callable[[int, str], None], root: str) -> None:
         self._post = post
+        self._root = root
+
+    def close(self) -> None:
+        """Pass nothing on any more: the folder watched is no longer the inbox."""
+        self._post = lambda kind, path: None
+
+    def root_gone(self, why: str) -> None:
+        """Say that the watched folder itself was removed, moved away or unmounted ("": gone)."""
+        self._post(_INBOX_EVENT, why)
 
     def dispatch(self, event: FileSystemEvent) -> None:
         """Pass the event on as (kind, path) items."""
@@ -444,7 +456,10 @@ class _Handler(FileSystemEventHandler):
         dest = os.fsdecode(event.dest_path) if event.dest_path else ""
         kind = event.event_type
         if event.is_directory:
-            if kind == "created":
+            if kind == "deleted" and src == self._root:
+                # The poller found the inbox gone or another folder in its place: look now.
+                self.root_gone("")
+            elif kind == "created":
                 self._post(_SCAN, src)
             elif kind == "moved" and dest:
                 # A folder renamed into place, from inside the inbox or beside it: done too.
@@ -491,13 +506,13 @@ def _poll_lstat(path: str) -> os.stat_result:
 
 _EVENT_FILTER: list[type[FileSystemEvent]] = [
     FileCreatedEvent, FileModifiedEvent, FileAttribEvent, FileClosedEvent, FileMovedEvent,
-    FileDeletedEvent, DirCreatedEvent, DirMovedEvent,
+    FileDeletedEvent, DirCreatedEvent, DirMovedEvent, DirDeletedEvent,
 ]
 
 
 try:
     from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
-    from watchdog.observers.inotify_c import InotifyFD
+    from watchdog.observers.inotify_c import InotifyConstants, InotifyFD
     from watchdog.observers.inotify_move_event_grouper import (
         GroupedInotifyEvent,
         InotifyMoveEventGrouper,
@@ -594,14 +609,35 @@ else:
             if self.overflow_hook is not None:
                 self.overflow_hook()
 
+    _ROOT_GONE = (
+        (InotifyConstants.IN_UNMOUNT, "unmounted"),
+        (InotifyConstants.IN_DELETE_SELF, "removed"),
+        (InotifyConstants.IN_MOVE_SELF, "moved away"),
+    )
+
     class _InotifyEmitter(InotifyEmitter):
-        def __init__(self, *args: Any, on_overflow: Callable[[], None], **kwargs: Any) -> None:
+        def __init__(
+            self, *args: Any, on_overflow: Callable[[], None],
+            on_root_gone: Callable[[str], None], **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self._on_overflow = on_overflow
+            self._on_root_gone = on_root_gone
+
+        def get_event_mask_from_filter(self) -> Any:
+            # A renamed inbox keeps its watch, under a path that is no longer the inbox.
+            return super().get_event_mask_from_filter() | InotifyConstants.IN_MOVE_SELF
 
         def build_and_queue_event(
             self, event: GroupedInotifyEvent, *, full_events: bool = True
         ) -> None:
+            if isinstance(event, PathedInotifyEvent) and event.path == os.fsencode(
+                self.watch.path
+            ):
+                for mask, why in _ROOT_GONE:
+                    if event.ev.mask & mask:
+                        self._on_root_gone(why)
+                        break
             # Full events: a file moved in from beside the inbox is a move with no source,
             # not a "created" file that may still be written.
             super().build_and_queue_event(event, full_events=full_events)
@@ -619,7 +655,9 @@ else:
     class _InotifyObserver(BaseObserver):
         """Inotify observer that pairs renames quickly and reports kernel queue overflows."""
 
-        def __init__(self, on_overflow: Callable[[], None]) -> None:
+        def __init__(
+            self, on_overflow: Callable[[], None], on_root_gone: Callable[[str], None]
+        ) -> None:
             self._inotify_fd = InotifyFD()
             self._inotify_fd.start()
             super().__init__(
@@ -627,6 +665,7 @@ else:
                 timeout=DEFAULT_OBSERVER_TIMEOUT,
                 inotify_fd=self._inotify_fd,
                 on_overflow=on_overflow,
+                on_root_gone=on_root_gone,
             )
 
         def on_thread_stop(self) -> None:
@@ -635,9 +674,11 @@ else:
             self._inotify_fd.join()
 
 
-def _event_observer(on_overflow: Callable[[], None]) -> BaseObserver:
+def _event_observer(
+    on_overflow: Callable[[], None], on_root_gone: Callable[[str], None]
+) -> BaseObserver:
     if HAVE_INOTIFY:
-        return _InotifyObserver(on_overflow)
+        return _InotifyObserver(on_overflow, on_root_gone)
     from watchdog.observers import Observer
 
     return Observer()
@@ -679,7 +720,12 @@ class InboxWatcher:
         self._claimed = 0
         self._writers = WriterScan(self._prefix)
         self._told_irregular: set[str] = set()  # symlinks, FIFOs… already named in the log
-        # Set once the watch is in place and the inbox has been scanned.
+        self._presence = InboxPresence(self.inbox)
+        self._observer: BaseObserver | None = None
+        self._handler: _Handler | None = None
+        # What an event said about the inbox folder itself; it is looked at before anything else.
+        self._inbox_hint: str | None = None
+        # Set once the watch is in place and the inbox has been scanned (or found missing).
         self.ready = threading.Event()
 
     def stats(self) -> dict[str, int]:
@@ -690,6 +736,10 @@ class InboxWatcher:
             "claimed": self._claimed,
             "retrying": len(self._retries),
         }
+
+    def inbox_state(self) -> dict[str, Any]:
+        """Return whether the inbox is watched or missing, since when and why, for publishing."""
+        return self._presence.state.to_dict(self.inbox)
 
     def waiting(self, limit: int = 20) -> WaitingSummary:
         """Return the files waiting for their writer: counts by reason, the `limit` oldest.
@@ -726,23 +776,24 @@ class InboxWatcher:
         log.warning("the inotify queue overflowed; rescanning %s", self.inbox)
         self._post(_RESCAN, "")
 
-    def _start_observer(self) -> BaseObserver:
-        handler = _Handler(self._post)
+    def _start_observer(self, handler: _Handler) -> BaseObserver:
         path = os.fspath(self.inbox)
         if self.mode == "events":
             observer: BaseObserver | None = None
             try:
-                observer = _event_observer(self._request_rescan)
+                observer = _event_observer(self._request_rescan, handler.root_gone)
                 observer.schedule(
                     handler, path, recursive=self.settings.recursive, event_filter=_EVENT_FILTER
                 )
                 observer.start()
                 return observer
             except OSError as exc:
-                log.warning("cannot watch %s for events (%s); polling it instead", path, exc)
                 if observer is not None:
                     with contextlib.suppress(Exception):
                         observer.stop()
+                if isinstance(exc, FileNotFoundError | NotADirectoryError):
+                    raise  # the inbox went away meanwhile: nothing to poll either
+                log.warning("cannot watch %s for events (%s); polling it instead", path, exc)
                 self.mode = "polling"
         observer = PollingObserverVFS(
             _poll_lstat, os.scandir, polling_interval=self.settings.poll_interval
@@ -753,23 +804,93 @@ class InboxWatcher:
         observer.start()
         return observer
 
+    def _watch(self, again: bool = False) -> bool:
+        """Watch the folder now at the inbox's path and scan it; return False when there is none.
+
+        Never makes the folder: the inbox may be a share's mount point, which a folder made
+        there while it is unmounted would hide.
+        """
+        found = self._presence.look()
+        if found is None:
+            return False
+        if again:
+            # Another folder, maybe another share: the mode is chosen anew (and events retried).
+            self.mode = choose_mode(self.settings, self.inbox)
+        handler = _Handler(self._post, os.fspath(self.inbox))
+        try:
+            self._observer = self._start_observer(handler)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        self._handler = handler
+        self._presence.arm(found)
+        # The watch exists before this scan, so no file can fall between the two.
+        self._scan(os.fspath(self.inbox))
+        return True
+
+    def _unwatch(self, join: bool = False) -> None:
+        """Stop the observer; its events, if any still come, are dropped."""
+        if self._handler is not None:
+            self._handler.close()
+        observer, self._observer, self._handler = self._observer, None, None
+        if observer is None:
+            return
+        with contextlib.suppress(Exception):
+            observer.stop()
+        if join:
+            with contextlib.suppress(RuntimeError):
+                observer.join(timeout=10)
+
+    def _check_inbox(self) -> None:
+        """Notice the inbox folder removed, replaced or unmounted; watch it again once back."""
+        hint, self._inbox_hint = self._inbox_hint, None
+        if self._observer is not None:
+            why = self._presence.lost(hint)
+            if why is None:
+                return
+            self._unwatch()
+            log.warning("the inbox %s was %s; files dropped there are not seen until it is back",
+                        self.inbox, why)
+            # Files of the folder that vanished are not in the inbox any more: forget them.
+            self._pending.clear()
+            self._heap.clear()
+            self._events.clear()
+            self._told_irregular.clear()
+        if self._watch(again=True):
+            # WARNING like the loss: a log read at WARNING shows the end of it too.
+            log.warning("watching %s again (%s mode)", self.inbox, self.mode)
+
     def run(self, stop: threading.Event) -> None:
         """Watch and claim until stop is set."""
-        self.inbox.mkdir(parents=True, exist_ok=True)
+        try:
+            # Made at the start only (a first run); while running, a vanished inbox is waited for.
+            self.inbox.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("cannot make the inbox %s (%s)", self.inbox, exc)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
-        observer = self._start_observer()
-        log.info("watching %s (%s mode)", self.inbox, self.mode)
+        if self._watch():
+            log.info("watching %s (%s mode)", self.inbox, self.mode)
+        else:
+            self._presence.not_there("missing at start")
+            log.warning("the inbox %s is missing or not a folder; it is watched once it is there",
+                        self.inbox)
         threading.Thread(
             target=self._wake_on_stop, args=(stop,), name="docproc-watcher-stop", daemon=True
         ).start()
         try:
-            # The watch exists before this scan, so no file can fall between the two.
-            self._scan(os.fspath(self.inbox))
             self.ready.set()
-            next_rescan = time.monotonic() + self.settings.rescan_interval
+            now = time.monotonic()
+            next_rescan = now + self.settings.rescan_interval
+            next_presence = now + PRESENCE_CHECK_SECONDS
             while not stop.is_set():
                 self._wake.clear()
                 rescan = self._drain()
+                now = time.monotonic()
+                if self._inbox_hint is not None or now >= next_presence:
+                    self._check_inbox()
+                    next_presence = time.monotonic() + PRESENCE_CHECK_SECONDS
+                if self._observer is None:
+                    rescan = False  # nothing there is the inbox (an unmounted share's folder)
+                    next_rescan = now + self.settings.rescan_interval
                 if rescan or time.monotonic() >= next_rescan:
                     self._scan(os.fspath(self.inbox))
                     next_rescan = time.monotonic() + self.settings.rescan_interval
@@ -777,11 +898,10 @@ class InboxWatcher:
                 if wait > 0 and not self._hand_over_batch():
                     wait = min(wait, CLAIM_RECHECK_SECONDS)
                 if wait > 0:
-                    self._wake.wait(min(wait, next_rescan - time.monotonic()))
+                    until = min(next_rescan, next_presence) - time.monotonic()
+                    self._wake.wait(min(wait, max(until, 0.0)))
         finally:
-            observer.stop()
-            with contextlib.suppress(RuntimeError):
-                observer.join(timeout=10)
+            self._unwatch(join=True)
             if self._retries:
                 log.warning(
                     "%d claimed files were not handed over; they stay in the spool %s and are "
@@ -842,6 +962,10 @@ class InboxWatcher:
                 rescan = True
                 self._forget_writes()
                 continue
+            if kind == _INBOX_EVENT:
+                # What follows may be of the folder that went away: the inbox is looked at first.
+                self._inbox_hint = path
+                break
             if kind == _GONE:
                 pending.pop(path, None)
                 continue

@@ -132,6 +132,9 @@ function drawBacklog(stats) {
     ...Object.entries(queues).map(([queue, depth]) =>
       [`queue ${queue}`, depth === null ? "unknown" : `${depth} tasks`]),
     ["waiting in the inbox", watcher.online ? watcher.backlog : "no watcher online"],
+    ...(watcher.inbox && watcher.inbox.state === "missing"
+      ? [["inbox", `missing (${watcher.inbox.reason}) since ${new Date(watcher.inbox.since).toLocaleString()}: dropped files are not seen`]]
+      : []),
     ["claimed, in the spool", `${stats.spool.files} (${bytes(stats.spool.bytes)})`],
     ["oldest unfinished", oldest ? `${Math.round(oldest.age_seconds)} s` : "none"],
   ];
