@@ -113,6 +113,10 @@ class DocprocCollector(Collector):
                      watcher["backlog"])
         yield _gauge("docproc_watchers_online", "Watchers publishing their counters",
                      watcher["online"])
+        inbox = watcher.get("inbox") or {}
+        yield _gauge("docproc_watcher_inbox_missing",
+                     "1 while a watcher's inbox is removed, replaced or unmounted, else 0",
+                     1 if inbox.get("state") == "missing" else 0)
         waiting = GaugeMetricFamily(
             "docproc_watcher_waiting_files",
             "Files in the inbox waiting for their writer before the watchers claim them, by why",

@@ -196,6 +196,7 @@ def test_a_missing_inbox_makes_healthz_fail_and_shows_in_the_status(
         assert snapshot["watcher"]["inbox"]["state"] == "missing"
         assert snapshot["watcher"]["inbox"]["path"] == str(settings.inbox)
         assert "inbox     MISSING (" in render_status(settings, snapshot, time.time())
+        assert "docproc_watcher_inbox_missing 1.0" in client.get("/metrics").get_data(as_text=True)
 
         settings.inbox.mkdir()
         wait_until(lambda: client.get("/healthz").status_code == 200, DEADLINE,
