@@ -142,22 +142,31 @@ def test_awkward_names_and_oversized_files(
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
-def test_an_unwritable_outbox_fails_the_document_with_a_reason_and_keeps_it(
+def test_a_broken_outbox_holds_the_document_until_it_is_mended(
     broker: dict[str, Any], make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
 ) -> None:
+    # Not the document's fault: it must neither fail nor be lost, and go on by itself.
+    from docproc.broker import redis_client
+    from docproc.holding import Holding
+    from docproc.settings import load_settings
+
     config = make_config(**broker, workers={"max_retries": 1})
+    holding = Holding(redis_client(load_settings(config, environ={})))
     settings = yaml.safe_load(config.read_text())
     outbox = Path(settings["outbox"])
     outbox.mkdir()
     (outbox / "documents").write_text("a file where the documents folder should be")
-    _, inbox, _ = _start(config, daemon)
+    run, inbox, _ = _start(config, daemon)
+    run.start("beat")
     (inbox / "memo.txt").write_text("the outbox cannot take this\n")
-    found = wait_until(lambda: reports(outbox), 60, message="a failure report")
-    report = found[0]
-    assert report["status"] == "failed" and report["error"]["type"] == "internal"
-    assert "documents" in report["error"]["message"]
-    original = report["_folder"] / "original" / "memo.txt"
-    assert original.read_text() == "the outbox cannot take this\n"
+    wait_until(lambda: holding.count() == 1, 60, message="the document held")
+    assert "Not a directory" in (holding.state().reason or "")
+    assert reports(outbox) == []
+    (outbox / "documents").unlink()
+    [report] = wait_until(lambda: reports(outbox), 60, message="the report once mended")
+    assert report["status"] == "done" and report["source"]["name"] == "memo.txt"
+    assert (report["_folder"] / "original" / "memo.txt").read_text() == (
+        "the outbox cannot take this\n")
 
 
 # Time limits that cut into the decoding of _slow_image.
