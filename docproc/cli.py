@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from docproc.instance import die_with_parent, dies_with_supervisor
+from docproc.names import escape, escape_log_messages
 from docproc.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -25,7 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup_logging(component: str, level: int = logging.INFO) -> None:
-    """Log one readable line per event, prefixed with the component's name."""
+    """Log one readable line per event, prefixed with the component's name.
+
+    Messages are escaped (docproc.names): a file name holding a newline or an ESC sequence
+    can neither forge a line nor reach a terminal as control.
+    """
+    escape_log_messages()
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s {component:<7} %(levelname)-5s %(message)s",
@@ -196,12 +202,13 @@ def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
 
     missing = [path for path in args.paths if not path.exists()]
     if missing:
-        print(f"docproc process: no such file or folder: {missing[0]}", file=sys.stderr)
+        print(f"docproc process: no such file or folder: {escape(str(missing[0]))}",
+              file=sys.stderr)
         return EXIT_USAGE
     outbox = (args.outbox or settings.outbox).resolve()
     results = process_paths(args.paths, settings, outbox, jobs=args.jobs)
     for relpath, status, folder in results:
-        print(f"{status:<9} {relpath} -> {folder}")
+        print(f"{status:<9} {escape(relpath)} -> {escape(str(folder))}")
     failed = sum(1 for _, status, _ in results if status == "failed")
     print(f"{len(results)} processed, {failed} failed", file=sys.stderr)
     return EXIT_OK
