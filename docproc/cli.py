@@ -63,9 +63,19 @@ def supervisord_conf() -> Path:
     return Path(override) if override else REPO_ROOT / "deploy" / "supervisord.conf"
 
 
+def _refuse_exposed_api(settings: Settings) -> bool:
+    """Print why the API must not start (public address, no token); return True if so."""
+    problem = settings.status_api.exposure_problem(settings.config_file)
+    if problem is not None:
+        print(f"docproc: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.instance import AlreadyRunning, hold_lock
 
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
     _prepare_state(settings)
     try:
         # Held by supervisord, which replaces this process: one `docproc up` per state_dir.
@@ -193,6 +203,8 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.status_api import serve
 
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
     serve(settings)
     return EXIT_OK
 
@@ -250,8 +262,10 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "show":
         print(json.dumps(settings.model_dump(mode="json"), indent=2))
-    else:
-        print(f"{settings.config_file}: ok")
+        return EXIT_OK
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
+    print(f"{settings.config_file}: ok")
     return EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -100,6 +101,37 @@ class StatusApiSettings(_Section):
     threads: int = Field(4, ge=1)
     # Host names the API answers to besides its own address (and localhost on loopback).
     allowed_hosts: tuple[str, ...] = ()
+    # Serve a non-loopback address without a token all the same (a trusted network only).
+    insecure_public: bool = False
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # DOCPROC__STATUS_API__TOKEN= (empty) means no token, not the empty one.
+        return None if value == "" else value
+
+    @property
+    def loopback(self) -> bool:
+        """Return True when the API is bound to this machine only."""
+        host = self.host.strip("[]")
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a name: it may resolve to anything
+
+    def exposure_problem(self, config_file: Path | None) -> str | None:
+        """Say why the API must not start: a public address and no token; None when it may."""
+        if self.token is not None or self.loopback or self.insecure_public:
+            return None
+        return (
+            f"{config_file or 'configuration'}: status_api.host: {self.host} is reachable from "
+            "other machines and status_api.token is not set: anyone there could read every "
+            "document and retry failed ones; set status_api.token (or the environment's "
+            "DOCPROC__STATUS_API__TOKEN), or set status_api.insecure_public: true to serve it "
+            "without one on a network you trust"
+        )
 
 
 class Settings(_Section):
