@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"docproc: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # Whatever docproc writes (the outbox above all: reports, daily reports, retried/ folders)
+    # gets the configured modes, however the process was started; docproc.outbox sets a
+    # document folder's modes explicitly too.
+    os.umask(settings.outbox_umask)
     if args.command in SUPERVISED and dies_with_supervisor():
         # kill -9 of supervisord must leave no orphan running on (a second `up` would
         # then start a second broker on the same files).

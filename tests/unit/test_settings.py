@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("broker_url: amqp://guest@h//\n", "result_backend"),
     ("broker_url: mysql://x\n", "broker_url"),
     ("schedule:\n  purge: '25:00'\n", "schedule.purge"),
+    ("outbox_umask: '0777'\n", "outbox_umask: 0777 takes the owner's own access away"),
+    ("outbox_umask: rw-r-----\n", "outbox_umask: must be an octal umask"),
 ])
 def test_bad_values_name_the_key_and_the_file(tmp_path: Path, text: str, key: str) -> None:
     path = write(tmp_path, text)
@@ -103,3 +106,17 @@ def test_an_api_other_machines_reach_needs_a_token_or_insecure_public(tmp_path: 
     for loopback in ("127.0.0.1", "localhost", "'::1'"):
         local = write(tmp_path, f"status_api:\n  host: {loopback}\n")
         assert _docproc(local, "config", "check").returncode == 0, loopback
+
+
+@pytest.mark.parametrize(("text", "umask"), [
+    ("", 0o027), ("outbox_umask: '0027'\n", 0o027), ("outbox_umask: 0o077\n", 0o077),
+    ("outbox_umask: 0022\n", 0o022), ("outbox_umask: '002'\n", 0o002),
+])
+def test_outbox_umask_is_read_as_octal_and_shown_as_such(
+    tmp_path: Path, text: str, umask: int,
+) -> None:
+    path = write(tmp_path, text)
+    assert load_settings(path, environ={}).outbox_umask == umask
+    assert load_settings(path, environ={"DOCPROC__OUTBOX_UMASK": "0077"}).outbox_umask == 0o077
+    shown = _docproc(path, "config", "show")
+    assert json.loads(shown.stdout)["outbox_umask"] == f"{umask:04o}"
