@@ -1,6 +1,12 @@
 # One image for every docproc program. deploy/compose.yaml runs each in its own container
-# (docproc watch / worker / beat / api, with a Valkey broker); `docker run -p 8750:8750 IMAGE`
-# runs everything in one container on the embedded broker, like `docproc up`.
+# (docproc watch / worker / beat / api, with a Valkey broker);
+#
+#   docker run -p 8750:8750 -e DOCPROC__STATUS_API__TOKEN="$(openssl rand -hex 24)" IMAGE
+#
+# runs everything in one container on the embedded broker, like `docproc up`. The status API
+# listens on 0.0.0.0 here, so it needs that token (clients send "Authorization: Bearer
+# <token>", the page asks for it once); without one `docproc up` and `docproc api` refuse to
+# start, unless DOCPROC__STATUS_API__INSECURE_PUBLIC=true says the network is trusted.
 FROM python:3.11-slim
 
 RUN apt-get update \

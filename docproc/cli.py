@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from docproc.instance import die_with_parent, dies_with_supervisor
+from docproc.names import escape, escape_log_messages
 from docproc.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
@@ -25,7 +26,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def setup_logging(component: str, level: int = logging.INFO) -> None:
-    """Log one readable line per event, prefixed with the component's name."""
+    """Log one readable line per event, prefixed with the component's name.
+
+    Messages are escaped (docproc.names): a file name holding a newline or an ESC sequence
+    can neither forge a line nor reach a terminal as control.
+    """
+    escape_log_messages()
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s {component:<7} %(levelname)-5s %(message)s",
@@ -57,9 +63,19 @@ def supervisord_conf() -> Path:
     return Path(override) if override else REPO_ROOT / "deploy" / "supervisord.conf"
 
 
+def _refuse_exposed_api(settings: Settings) -> bool:
+    """Print why the API must not start (public address, no token); return True if so."""
+    problem = settings.status_api.exposure_problem(settings.config_file)
+    if problem is not None:
+        print(f"docproc: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.instance import AlreadyRunning, hold_lock
 
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
     _prepare_state(settings)
     try:
         # Held by supervisord, which replaces this process: one `docproc up` per state_dir.
@@ -187,6 +203,8 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.status_api import serve
 
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
     serve(settings)
     return EXIT_OK
 
@@ -196,12 +214,13 @@ def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
 
     missing = [path for path in args.paths if not path.exists()]
     if missing:
-        print(f"docproc process: no such file or folder: {missing[0]}", file=sys.stderr)
+        print(f"docproc process: no such file or folder: {escape(str(missing[0]))}",
+              file=sys.stderr)
         return EXIT_USAGE
     outbox = (args.outbox or settings.outbox).resolve()
     results = process_paths(args.paths, settings, outbox, jobs=args.jobs)
     for relpath, status, folder in results:
-        print(f"{status:<9} {relpath} -> {folder}")
+        print(f"{status:<9} {escape(relpath)} -> {escape(str(folder))}")
     failed = sum(1 for _, status, _ in results if status == "failed")
     print(f"{len(results)} processed, {failed} failed", file=sys.stderr)
     return EXIT_OK
@@ -243,8 +262,10 @@ def cmd_purge(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "show":
         print(json.dumps(settings.model_dump(mode="json"), indent=2))
-    else:
-        print(f"{settings.config_file}: ok")
+        return EXIT_OK
+    if _refuse_exposed_api(settings):
+        return EXIT_USAGE
+    print(f"{settings.config_file}: ok")
     return EXIT_OK
 
 
@@ -311,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"docproc: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # Whatever docproc writes (the outbox above all: reports, daily reports, retried/ folders)
+    # gets the configured modes, however the process was started; docproc.outbox sets a
+    # document folder's modes explicitly too.
+    os.umask(settings.outbox_umask)
     if args.command in SUPERVISED and dies_with_supervisor():
         # kill -9 of supervisord must leave no orphan running on (a second `up` would
         # then start a second broker on the same files).

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from docproc.ledger import TERMINAL
+from docproc.names import escape
 from docproc.settings import Settings
 from docproc.units import human_bytes
 
@@ -104,11 +105,11 @@ def _ms(value: float | None) -> str:
 
 
 def _safe(name: str) -> str:
-    """Return a file name fit for a terminal: control and format characters escaped."""
+    """Return a file name fit for a terminal: control and format characters escaped, bytes
+    that are not UTF-8 shown as U+FFFD (as the ledger, the API and the reports show them)."""
     from docproc.outbox import printable
 
-    return "".join(char if char.isprintable() else ascii(char)[1:-1]
-                   for char in printable(name))
+    return escape(printable(name))
 
 
 def _waited(entry: dict[str, Any]) -> str:
@@ -226,7 +227,7 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> s
         ("spool", f"{spool['files']} claimed files, {human_bytes(spool['bytes'])}"),
         *_held_fact(snapshot.get("held") or {}, now),
         ("oldest", "nothing unfinished" if oldest is None else
-         f"{oldest['key']} unfinished for {oldest['age_seconds']:.0f} s"),
+         f"{_safe(oldest['key'])} unfinished for {oldest['age_seconds']:.0f} s"),
         ("workers", f"{len(snapshot['workers'])} online" if snapshot["workers"]
          else "none online: nothing is processed"),
     ]
@@ -234,7 +235,8 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float) -> s
         out.append(f"{name:<10}{value}")
         if name == "inbox":
             out.extend(waiting_lines(watcher, width))
-    out.extend(f"  {worker['name']}  holding {worker['holding']}" for worker in snapshot["workers"])
+    out.extend(f"  {_safe(worker['name'])}  holding {worker['holding']}"
+               for worker in snapshot["workers"])
     timed = [(stage, t) for stage, t in snapshot["stages"].items() if t["count"]]
     if timed:
         out.append("")
@@ -261,8 +263,9 @@ def failure_lines(
     for key, relpath, when, error, error_type in failures:
         error = error or {}
         reason = f"{error.get('type') or error_type or 'failed'}: {error.get('message') or ''}"
-        lines.append(_clip(f"  {key}  {relpath}" + (f"  ({when})" if when else ""), width))
-        lines.append(_clip(f"      {reason.rstrip(': ')}", width))
+        lines.append(_clip(f"  {_safe(key)}  {_safe(relpath)}" + (f"  ({when})" if when else ""),
+                           width))
+        lines.append(_clip(f"      {_safe(reason.rstrip(': '))}", width))
     return lines
 
 
@@ -417,11 +420,12 @@ def ingest(settings: Settings, paths: list[Path], wait: bool) -> int:
     """Copy files and folders into the inbox; with wait, follow them until all are finished."""
     missing = [path for path in paths if not path.exists()]
     if missing:
-        print(f"docproc ingest: no such file or folder: {missing[0]}", file=sys.stderr)
+        print(f"docproc ingest: no such file or folder: {_safe(str(missing[0]))}",
+              file=sys.stderr)
         return EXIT_USAGE
     planned, warnings = plan_ingest(settings, paths)
     for warning in warnings:
-        print(f"docproc ingest: {warning}", file=sys.stderr)
+        print(f"docproc ingest: {_safe(warning)}", file=sys.stderr)
     if not planned:
         print("docproc ingest: nothing to copy", file=sys.stderr)
         return EXIT_FAILURE
@@ -435,7 +439,8 @@ def ingest(settings: Settings, paths: list[Path], wait: bool) -> int:
         copy_into_inbox(settings, planned, progress)
     except OSError as exc:
         progress.close()
-        print(f"docproc ingest: cannot copy into {settings.inbox}: {exc}", file=sys.stderr)
+        print(f"docproc ingest: cannot copy into {settings.inbox}: {_safe(str(exc))}",
+              file=sys.stderr)
         return EXIT_FAILURE
     progress.close()
     total_bytes = sum(item.bytes for item in planned)
@@ -565,10 +570,12 @@ def retry(settings: Settings, ids: list[str], all_failed: bool) -> int:
             retried = retry_document(settings, ledger, key)
         except RetryError as exc:
             problems.append((key, exc.message))
+        except Exception as exc:  # one document never stops the others
+            problems.append((key, f"could not be sent again: {type(exc).__name__}: {exc}"))
         else:
             sent += 1
             if progress is None:
-                print(f"{key}  sent again as {retried.relpath}")
+                print(f"{_safe(key)}  sent again as {_safe(retried.relpath)}")
         if progress is not None:
             progress.update(index, len(keys), f"{index}/{len(keys)}")
     if progress is not None:
@@ -578,5 +585,5 @@ def retry(settings: Settings, ids: list[str], all_failed: bool) -> int:
               "document; the failed attempt moved to "
               f"{settings.outbox / 'retried'}")
     for key, message in problems:
-        print(f"docproc retry: {key}: {message}", file=sys.stderr)
+        print(f"docproc retry: {_safe(key)}: {_safe(message)}", file=sys.stderr)
     return EXIT_FAILURE if problems else EXIT_OK

@@ -111,7 +111,7 @@ def _process_one(
         if job.get("held"):
             # No worker to hold it for: say so rather than write a report of half a run.
             raise OSError(f"{relpath}: cannot write its work files: {job['held']}")
-        folder = finish(job, ctx, Outbox(outbox), keep_original=True)
+        folder = finish(job, ctx, Outbox(outbox, settings.outbox_umask), keep_original=True)
     return relpath, status_of(job), folder
 
 

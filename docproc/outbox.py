@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from docproc.settings import DEFAULT_OUTBOX_UMASK
+
 MAX_STEM = 120
 UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
 
@@ -41,8 +43,12 @@ class Outputs:
 class Outbox:
     """Write finished documents under `documents/` or `failed/`, day by day."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, umask: int = DEFAULT_OUTBOX_UMASK) -> None:
         self.root = root
+        # Set explicitly, not left to the process umask: an original is a hard link that
+        # keeps the mode its writer gave it, and a worker may be started by Celery directly.
+        self.file_mode = 0o666 & ~umask
+        self.folder_mode = 0o777 & ~umask
 
     def folder(self, status: str, received_at: str, name: str, key: str) -> Path:
         """Return the folder a document's outputs go to."""
@@ -67,18 +73,21 @@ class Outbox:
             return folder
         staging = self.root / ".incoming" / f"{folder.name}.{secrets.token_hex(4)}"
         try:
-            staging.parent.mkdir(exist_ok=True)
-            staging.mkdir()
+            self._mkdir(staging.parent, exist_ok=True)
+            self._mkdir(staging, exist_ok=False)
+            mode = self.file_mode
             if outputs.text is not None:
-                _place(outputs.text, staging / "text.txt")
+                _place(outputs.text, staging / "text.txt", mode)
             if outputs.thumbnail is not None:
-                _place(outputs.thumbnail, staging / "thumbnail.png")
+                _place(outputs.thumbnail, staging / "thumbnail.png", mode)
             if outputs.original is not None:
-                (staging / "original").mkdir()
-                _place_original(outputs.original, staging / "original", outputs.original_name)
+                self._mkdir(staging / "original", exist_ok=False)
+                _place_original(outputs.original, staging / "original", outputs.original_name,
+                                mode)
             body = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
             (staging / "report.json").write_text(body, encoding="utf-8")
-            folder.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(staging / "report.json", mode)
+            self._makedirs(folder.parent)
             os.rename(staging, folder)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
@@ -86,6 +95,22 @@ class Outbox:
                 return folder  # another delivery of the same document won the rename
             raise OutboxError(exc.errno, f"cannot write {folder}: {exc.strerror or exc}") from exc
         return folder
+
+    def _mkdir(self, path: Path, exist_ok: bool) -> None:
+        """Make one folder with the outbox's folder mode."""
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not exist_ok:
+                raise
+            return
+        os.chmod(path, self.folder_mode)
+
+    def _makedirs(self, path: Path) -> None:
+        """Make path and its missing parents (inside the outbox) with the folder mode."""
+        if not path.parent.exists():
+            self._makedirs(path.parent)
+        self._mkdir(path, exist_ok=True)
 
 
 class OutboxError(OSError):
@@ -95,22 +120,32 @@ class OutboxError(OSError):
         return str(self.strerror)
 
 
-def _place_original(source: Path, folder: Path, name: str) -> None:
+def _place_original(source: Path, folder: Path, name: str, mode: int) -> None:
     """Keep the original under its own name, or a cleaned one where this filesystem refuses it."""
     try:
-        _place(source, folder / name)
+        _place(source, folder / name, mode)
     except OSError as exc:
         # A name another filesystem took (too long, not UTF-8 on a share): the document's
         # own trait, so it must not hold the document; the report keeps the real name.
         if exc.errno not in (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL):
             raise
         cleaned = UNSAFE.sub("_", printable(name)).encode("utf-8")[-MAX_STEM:]
-        _place(source, folder / (cleaned.decode("utf-8", "ignore").strip(" .") or "original"))
+        _place(source, folder / (cleaned.decode("utf-8", "ignore").strip(" .") or "original"),
+               mode)
 
 
-def _place(source: Path, target: Path) -> None:
-    """Hard-link source to target, or copy it across filesystems; the caller removes the source."""
+def _place(source: Path, target: Path, mode: int) -> None:
+    """Hard-link source to target, or copy it (across filesystems, or a file of another owner
+    whose mode cannot be set); give it mode. The caller removes the source."""
     try:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
+    else:
+        try:
+            os.chmod(target, mode)
+            return
+        except OSError:  # the dropped file's owner is not us: keep a copy of our own
+            target.unlink()
+            shutil.copyfile(source, target)
+    os.chmod(target, mode)

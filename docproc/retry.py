@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from docproc.ledger import Ledger
+from docproc.outbox import printable
 from docproc.settings import Settings
 from docproc.stats import inside_outbox
 
@@ -37,7 +38,11 @@ class RetryError(Exception):
 
 @dataclass(frozen=True)
 class Retried:
-    """Where a retried document went: its new path in the inbox and its old folder's place."""
+    """Where a retried document went: its new path in the inbox and its old folder's place.
+
+    relpath is text (valid UTF-8, as the ledger records names); inbox_path is the file as
+    the filesystem has it, bytes that are not UTF-8 included.
+    """
 
     key: str
     inbox_path: Path
@@ -85,9 +90,11 @@ def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
         moved = None
     else:
         moved = _move_aside(settings, folder)
-    ledger.update(key, outdir=str(moved or folder or ""), retry_relpath=relpath)
-    log.debug("%s sent again as %s", key, relpath)
-    return Retried(key, target, relpath, moved)
+    # As the new receipt's record will name it: a name that is not UTF-8 cannot go to Redis.
+    shown = printable(relpath)
+    ledger.update(key, outdir=str(moved or folder or ""), retry_relpath=shown)
+    log.debug("%s sent again as %s", key, shown)
+    return Retried(key, target, shown, moved)
 
 
 def _spooled_original(settings: Settings, record: dict[str, Any]) -> Path | None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG = Path("config/docproc.yaml")
 ENV_PREFIX = "DOCPROC__"
@@ -100,11 +109,66 @@ class StatusApiSettings(_Section):
     threads: int = Field(4, ge=1)
     # Host names the API answers to besides its own address (and localhost on loopback).
     allowed_hosts: tuple[str, ...] = ()
+    # Serve a non-loopback address without a token all the same (a trusted network only).
+    insecure_public: bool = False
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        # DOCPROC__STATUS_API__TOKEN= (empty) means no token, not the empty one.
+        return None if value == "" else value
+
+    @property
+    def loopback(self) -> bool:
+        """Return True when the API is bound to this machine only."""
+        host = self.host.strip("[]")
+        if host.lower() == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a name: it may resolve to anything
+
+    def exposure_problem(self, config_file: Path | None) -> str | None:
+        """Say why the API must not start: a public address and no token; None when it may."""
+        if self.token is not None or self.loopback or self.insecure_public:
+            return None
+        return (
+            f"{config_file or 'configuration'}: status_api.host: {self.host} is reachable from "
+            "other machines and status_api.token is not set: anyone there could read every "
+            "document and retry failed ones; set status_api.token (or the environment's "
+            "DOCPROC__STATUS_API__TOKEN), or set status_api.insecure_public: true to serve it "
+            "without one on a network you trust"
+        )
+
+
+DEFAULT_OUTBOX_UMASK = 0o027
+
+
+def parse_umask(value: Any) -> int:
+    """Return a umask from 0o027, "0027", "027" or "0o027" (strings are always octal)."""
+    if isinstance(value, bool):
+        raise ValueError("must be an octal umask such as \"0027\"")
+    if isinstance(value, str):
+        digits = value.strip().lower().removeprefix("0o")
+        try:
+            value = int(digits, 8)
+        except ValueError:
+            raise ValueError(f"must be an octal umask such as \"0027\", not {value!r}") from None
+    if not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise ValueError("must be an octal umask from \"0000\" to \"0777\"")
+    if value & 0o700:
+        raise ValueError(f"{value:04o} takes the owner's own access away: the workers could not "
+                         "write the outbox; use one such as \"0027\" or \"0022\"")
+    return value
 
 
 class Settings(_Section):
     inbox: Path = Path("../inbox")
     outbox: Path = Path("../outbox")
+    # Files and folders written to the outbox get 0o666 / 0o777 less this, whatever the
+    # umask of the process (report.json 0640, folders 0750 by default).
+    outbox_umask: int = DEFAULT_OUTBOX_UMASK
     state_dir: Path = Path("../.docproc")
     broker_url: str = "embedded"
     result_backend: str | None = None
@@ -123,6 +187,15 @@ class Settings(_Section):
         if value != "embedded" and not value.startswith(schemes):
             raise ValueError("must be 'embedded', redis://…, rediss://…, or amqp://…")
         return value
+
+    @field_validator("outbox_umask", mode="before")
+    @classmethod
+    def _octal_umask(cls, value: Any) -> int:
+        return parse_umask(value)
+
+    @field_serializer("outbox_umask")
+    def _show_octal(self, value: int) -> str:
+        return f"{value:04o}"
 
     @field_validator("result_backend")
     @classmethod

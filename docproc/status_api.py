@@ -7,9 +7,11 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import math
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,13 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+# Wrong tokens (a Bearer header, or the sign-in form) from one client address: this many
+# within the window, and its further attempts are answered 429 until the oldest leaves it.
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_SECONDS = 60.0
+# Addresses remembered at most (the oldest are forgotten first): a flood of addresses
+# cannot grow the API's memory without end.
+LOGIN_CLIENTS = 10_000
 
 
 def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
@@ -56,6 +65,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
     token = settings.status_api.token
     session = _session_value(token) if token else None
     cached_stats = _TimedCache(STATS_CACHE_SECONDS)
+    failures = FailureLimiter(LOGIN_FAILURES, LOGIN_WINDOW_SECONDS)
 
     def authorized() -> bool:
         if token is None:
@@ -82,7 +92,17 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
             return _error(403, "cross-site requests are refused")
         if request.path == "/login":
             return None
+        # Only a token offered counts: a page without its cookie yet is no guess.
+        offered = token is not None and request.headers.get("Authorization", "").startswith(
+            "Bearer ")
+        if offered:
+            wait = failures.retry_after(_client())
+            if wait is not None:
+                return _too_many(_error(429, "too many wrong tokens from this address; try "
+                                             f"again in {wait} s"), wait)
         if not authorized():
+            if offered:
+                failures.failed(_client())
             if request.path == "/":
                 return _login_page(401)
             return _error(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
@@ -137,8 +157,14 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
         given = request.form.get("token", "")
         if token is None:
             return _see_page()
+        wait = failures.retry_after(_client())
+        if wait is not None:
+            return _too_many(_login_page(429, "Too many wrong tokens from this address: try "
+                                              f"again in {wait} seconds."), wait)
         if not hmac.compare_digest(given.encode(), token.encode()):
+            failures.failed(_client())
             return _login_page(401, "That token is not the one in status_api.token.")
+        failures.succeeded(_client())
         response = _see_page()
         response.set_cookie(SESSION_COOKIE, session or "", httponly=True, samesite="Strict",
                             secure=request.is_secure)
@@ -251,6 +277,64 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
 
 class _NotFound(Exception):
     """A document the URL names does not exist."""
+
+
+class FailureLimiter:
+    """Count wrong tokens per client address; refuse a client that made too many, for a while.
+
+    In-process and a dozen lines: it counts failed checks, not requests, which is what a
+    request limiter (Flask-Limiter) would need a storage backend and per-route hooks for;
+    one API process answers a deployment, so there is nothing to share.
+    """
+
+    def __init__(self, limit: int, window: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._failed: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failed.get(client) or deque()
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Return in how many seconds client may try again, or None when it may now."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            if len(times) < self.limit:
+                return None
+            return max(1, math.ceil(times[-self.limit] + self.window - now))
+
+    def failed(self, client: str) -> None:
+        """Count one wrong token from client."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(client, now)
+            times.append(now)
+            self._failed.pop(client, None)
+            self._failed[client] = times  # newest last: the oldest entries are dropped first
+            while len(self._failed) > LOGIN_CLIENTS:
+                del self._failed[next(iter(self._failed))]
+        if len(times) == self.limit:
+            log.warning("%d wrong tokens from %s within %g s: its attempts are refused (429) "
+                        "for a while", self.limit, client, self.window)
+
+    def succeeded(self, client: str) -> None:
+        """Forget client's wrong tokens: it has shown the right one."""
+        with self._lock:
+            self._failed.pop(client, None)
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _too_many(response: Response, wait: int) -> Response:
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 class _TimedCache:

@@ -60,7 +60,7 @@ class DocprocCelery(Celery):
 
     @cached_property
     def outbox(self) -> Outbox:
-        return Outbox(self.settings.outbox)
+        return Outbox(self.settings.outbox, self.settings.outbox_umask)
 
     @cached_property
     def holding(self) -> Holding:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import ctypes
 import logging
 import re
 import threading
@@ -31,6 +32,9 @@ PAGE_SEPARATOR = "\f"
 PDF_TEXT_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe]")
 OCR_MODES = ("auto", "off", "always")
 PDFIUM_ERRORS = {
+    # PDFium refused the document and recorded no error (a catalog without its page tree);
+    # pypdfium2's message would read "Failed to load document (PDFium: Success)".
+    pdfium_c.FPDF_ERR_SUCCESS: "not a PDF, or damaged beyond repair",
     pdfium_c.FPDF_ERR_UNKNOWN: "unknown error",
     pdfium_c.FPDF_ERR_FILE: "file not found or not readable",
     pdfium_c.FPDF_ERR_FORMAT: "not a PDF, or damaged beyond repair",
@@ -125,9 +129,16 @@ def unsupported_error(path: Path, file_type: FileType) -> DocumentError:
     )
 
 
+PDFIUM_STATUS = re.compile(r"\s*\(PDFium: [^)]*\)")
+
+
 def pdfium_reason(exc: Exception) -> str:
     """Say in words why PDFium refused a document."""
-    return PDFIUM_ERRORS.get(getattr(exc, "err_code", None), str(exc))
+    reason = PDFIUM_ERRORS.get(getattr(exc, "err_code", None))
+    if reason is not None:
+        return reason
+    # pypdfium2 appends PDFium's last error to its message, "(PDFium: Success)" included.
+    return PDFIUM_STATUS.sub("", str(exc)).strip().rstrip(".") or type(exc).__name__
 
 
 def library_error(path: Path, exc: Exception) -> DocumentError:
@@ -162,8 +173,15 @@ def encrypted_error(path: Path) -> DocumentError:
     )
 
 
+# PDFium's last error is one value for the whole process, set only when a load fails with a
+# reason: a load that fails without one would report the reason of an earlier document, or
+# "Success". A one-byte load sets it to "not a PDF" first (about 1 µs).
+_NOT_A_PDF = ctypes.create_string_buffer(b"x", 1)
+
+
 def open_pdf(path: Path) -> Any:
     """Open path with PDFium and the empty password (hold PDFIUM_LOCK); raise if it needs one."""
+    pdfium_c.FPDF_LoadMemDocument(_NOT_A_PDF, 1, None)
     try:
         return pdfium.PdfDocument(path, password="")
     except pdfium.PdfiumError as exc:

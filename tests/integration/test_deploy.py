@@ -156,6 +156,29 @@ def test_dockerfile_builds_from_files_the_context_keeps() -> None:
     assert re.search(r"^USER docproc$", text, flags=re.MULTILINE)
 
 
+def test_the_image_serves_its_api_only_with_a_token(tmp_path: Path) -> None:
+    # The image's environment, its folders moved into tmp_path.
+    env = {name: str(tmp_path / value.lstrip("/")) if value.startswith("/srv/") else value
+           for name, value in _dockerfile_env().items()}
+    env["DOCPROC_CONFIG"] = str(ROOT / "config" / "docproc.yaml")
+    environ = {**{k: v for k, v in os.environ.items() if not k.startswith("DOCPROC")}, **env}
+
+    def check(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "docproc", "config", "check"],
+                              capture_output=True, text=True, timeout=60,
+                              env={**environ, **extra})
+
+    refused = check()
+    assert refused.returncode == 2 and "status_api.token" in refused.stderr
+    assert "DOCPROC__STATUS_API__TOKEN" in refused.stderr
+    assert check(DOCPROC__STATUS_API__TOKEN="s3cret").returncode == 0
+    # The Dockerfile and the compose file show how to give it one.
+    assert 'DOCPROC__STATUS_API__TOKEN="$(openssl rand' in (ROOT / "Dockerfile").read_text()
+    api = _compose()["services"]["api"]["environment"]
+    assert api["DOCPROC__STATUS_API__TOKEN"].startswith("${DOCPROC_API_TOKEN:?")
+    assert 'DOCPROC__STATUS_API__TOKEN="$(openssl rand' in (ROOT / "README.md").read_text()
+
+
 def test_systemd_unit_runs_docproc_up(tmp_path: Path) -> None:
     path = DEPLOY / "docproc.service"
     unit = _ini(path)

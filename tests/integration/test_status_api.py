@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from docproc import stats
+from docproc import stats, status_api
 from docproc.ledger import Ledger
 from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, load_settings
@@ -288,7 +288,9 @@ def test_token_guards_everything_but_healthz_and_the_page_signs_in(
     for path in ("/api/stats", "/api/documents", "/metrics", "/api/documents/aaaaaaaaaaaa"):
         response = client.get(path)
         assert response.status_code == 401 and "token" in response.get_json()["error"], path
-        wrong = client.get(path, headers={"Authorization": "Bearer s3cret-tokeN"})
+        # From another address: this one's wrong tokens are counted (a test of their own).
+        wrong = client.get(path, headers={"Authorization": "Bearer s3cret-tokeN"},
+                           environ_base={"REMOTE_ADDR": "192.0.2.1"})
         assert wrong.status_code == 401
     good = {"Authorization": "Bearer s3cret-token"}
     assert client.get("/api/stats", headers=good).status_code == 200
@@ -307,6 +309,42 @@ def test_token_guards_everything_but_healthz_and_the_page_signs_in(
                              headers={"Origin": "https://elsewhere.example"})
     assert cross_site.status_code == 403
     assert json.loads(client.post("/api/documents/aaaaaaaaaaaa/retry").data)["status"] == 404
+
+
+def test_wrong_tokens_from_one_address_are_answered_429_for_a_while(
+    embedded: dict[str, Any], make_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_api, "LOGIN_WINDOW_SECONDS", 2.0, raising=False)
+    settings = _settings(make_config(**embedded, status_api={"token": "s3cret-token"}))
+    client = create_app(settings).test_client()
+    good = {"Authorization": "Bearer s3cret-token"}
+    guesser = {"REMOTE_ADDR": "192.0.2.66"}
+    for number in range(5):
+        guess = client.get("/api/stats", headers={"Authorization": f"Bearer guess-{number}"},
+                           environ_base=guesser)
+        assert guess.status_code == 401
+    # The sixth attempt is refused unread, the right token too: a guesser learns nothing.
+    refused = client.get("/api/stats", headers=good, environ_base=guesser)
+    assert refused.status_code == 429 and "too many wrong tokens" in refused.get_json()["error"]
+    assert 1 <= int(refused.headers["Retry-After"]) <= 2
+    signing_in = client.post("/login", data={"token": "s3cret-token"}, environ_base=guesser)
+    assert signing_in.status_code == 429 and "Retry-After" in signing_in.headers
+    # Other addresses are not held up; a page without its cookie yet is no wrong token.
+    assert client.get("/api/stats", headers=good).status_code == 200
+    for _ in range(8):
+        assert client.get("/api/stats", environ_base={"REMOTE_ADDR": "192.0.2.8"}
+                          ).status_code == 401
+    assert client.get("/api/stats", headers=good,
+                      environ_base={"REMOTE_ADDR": "192.0.2.8"}).status_code == 200
+    # Wrong tokens through the sign-in form count the same.
+    form = {"REMOTE_ADDR": "192.0.2.99"}
+    for number in range(5):
+        assert client.post("/login", data={"token": f"guess-{number}"},
+                           environ_base=form).status_code == 401
+    assert client.post("/login", data={"token": "guess-5"}, environ_base=form).status_code == 429
+    # Once the window has passed, the right token works again.
+    wait_until(lambda: client.get("/api/stats", headers=good, environ_base=guesser
+                                  ).status_code == 200, 10, message="the refusal to end")
 
 
 def _waiting_metric(client: FlaskClient) -> dict[str, float]:

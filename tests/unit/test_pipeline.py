@@ -114,6 +114,29 @@ def test_pdf_whose_page_tree_is_missing_fails_as_corrupt() -> None:
     assert "PDFium" in info.value.message and "pypdf" in info.value.message
 
 
+def test_pdf_pdfium_refuses_without_a_reason_is_damaged_whatever_failed_before(
+    tmp_path: Path,
+) -> None:
+    """A catalog without a page tree: PDFium refuses it and records no error of its own, so
+    its last error was "Success" ("Failed to load document (PDFium: Success)") or, in a worker,
+    the reason of the document before ("needs a password")."""
+    body = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+    xref = len(body)
+    body += (b"xref\n0 2\n0000000000 65535 f \n0000000009 00000 n \n"
+             b"trailer\n<< /Size 2 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref)
+    path = tmp_path / "catalog-only.pdf"
+    path.write_bytes(body)
+    with pytest.raises(DocumentError) as before:
+        run(HARD / "r6-user-password.pdf")
+    assert before.value.type == "encrypted"
+    with pytest.raises(DocumentError) as info:
+        run(path)
+    assert info.value.type == "corrupt"
+    message = info.value.message
+    assert "Success" not in message and "Failed to load" not in message
+    assert "not a PDF, or damaged beyond repair" in message and "re-export or repair" in message
+
+
 @pytest.mark.parametrize("name", EMPTY_PASSWORD_PDFS)
 def test_pdf_encrypted_with_empty_password_is_processed(name: str, tmp_path: Path) -> None:
     result = run(HARD / name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +57,8 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     ("broker_url: amqp://guest@h//\n", "result_backend"),
     ("broker_url: mysql://x\n", "broker_url"),
     ("schedule:\n  purge: '25:00'\n", "schedule.purge"),
+    ("outbox_umask: '0777'\n", "outbox_umask: 0777 takes the owner's own access away"),
+    ("outbox_umask: rw-r-----\n", "outbox_umask: must be an octal umask"),
 ])
 def test_bad_values_name_the_key_and_the_file(tmp_path: Path, text: str, key: str) -> None:
     path = write(tmp_path, text)
@@ -73,3 +77,46 @@ def test_the_command_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "watcher.settle_seconds" in lines[0] and str(path) in lines[0]
+
+
+def _docproc(path: Path, *args: str, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    environ = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCPROC")}
+    return subprocess.run([sys.executable, "-m", "docproc", "--config", str(path), *args],
+                          capture_output=True, text=True, timeout=60,
+                          env={**environ, **(env or {})})
+
+
+def test_an_api_other_machines_reach_needs_a_token_or_insecure_public(tmp_path: Path) -> None:
+    public = write(tmp_path, "status_api:\n  host: 0.0.0.0\n")
+    refused = _docproc(public, "config", "check")
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(public) in lines[0]
+    assert "status_api.token" in lines[0] and "status_api.insecure_public" in lines[0]
+    # `docproc api` and `docproc up` stop at once, before anything listens or starts.
+    for command in ("api", "up"):
+        started = _docproc(public, command)
+        assert started.returncode == 2 and "status_api.token" in started.stderr, command
+    with_token = _docproc(public, "config", "check", env={"DOCPROC__STATUS_API__TOKEN": "t0k3n"})
+    assert with_token.returncode == 0, with_token.stderr
+    trusted = write(tmp_path, "status_api:\n  host: 192.0.2.10\n  insecure_public: true\n")
+    assert _docproc(trusted, "config", "check").returncode == 0
+    for loopback in ("127.0.0.1", "localhost", "'::1'"):
+        local = write(tmp_path, f"status_api:\n  host: {loopback}\n")
+        assert _docproc(local, "config", "check").returncode == 0, loopback
+
+
+@pytest.mark.parametrize(("text", "umask"), [
+    ("", 0o027), ("outbox_umask: '0027'\n", 0o027), ("outbox_umask: 0o077\n", 0o077),
+    ("outbox_umask: 0022\n", 0o022), ("outbox_umask: '002'\n", 0o002),
+])
+def test_outbox_umask_is_read_as_octal_and_shown_as_such(
+    tmp_path: Path, text: str, umask: int,
+) -> None:
+    path = write(tmp_path, text)
+    assert load_settings(path, environ={}).outbox_umask == umask
+    assert load_settings(path, environ={"DOCPROC__OUTBOX_UMASK": "0077"}).outbox_umask == 0o077
+    shown = _docproc(path, "config", "show")
+    assert json.loads(shown.stdout)["outbox_umask"] == f"{umask:04o}"
