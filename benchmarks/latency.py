@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -30,6 +31,7 @@ STYLES = {
     "inside": "rename of a hidden .name.export in the inbox",
     "beside": "rename from a folder beside the inbox, same filesystem",
     "in_place": "open, write whole, close in the inbox (as cp); clock from the open",
+    "folder": "a folder holding the file copied into the inbox (as cp -r); clock from its mkdir",
 }
 
 
@@ -51,6 +53,14 @@ def report_path(outbox: Path, folder: str) -> Path | None:
 def start_drop(site: Site, name: str, data: bytes, style: str) -> float:
     """Drop one file in a style of STYLES; return the perf_counter() its latency counts from."""
     final = site.inbox / name
+    if style == "folder":
+        source = site.root / "folder-source" / name
+        source.parent.mkdir(exist_ok=True)
+        source.write_bytes(data)
+        started = time.perf_counter()
+        shutil.copytree(source.parent, site.inbox / f"batch-{name}")
+        source.unlink()
+        return started
     if style == "in_place":
         started = time.perf_counter()
         with final.open("wb") as out:  # as cp does: open in the inbox, write it whole, close
@@ -74,14 +84,18 @@ def drop_and_wait(
     folder = folder_name(name, hashlib.sha256(data).hexdigest()[:12])
     started = start_drop(site, name, data, style)
     deadline = started + DROP_TIMEOUT
-    while report_path(site.outbox, folder) is None:
+    while (path := report_path(site.outbox, folder)) is None:
         now = time.perf_counter()
         if now > deadline:
             raise BenchError(f"no report for {name} within {DROP_TIMEOUT:g} s\n{up.log_tail()}")
         if up.popen.poll() is not None:
             raise BenchError(f"docproc up exited while waiting for {name}\n{up.log_tail()}")
         time.sleep(POLL_SECONDS)
-    return (time.perf_counter() - started) * 1000
+    elapsed = (time.perf_counter() - started) * 1000
+    status = json.loads(path.read_text())["status"]
+    if status != "done":
+        raise BenchError(f"{name} ended {status}, not done: only finished documents count")
+    return elapsed
 
 
 def _drops(site: Site, up: Started, drops: int, jitter: float, style: str) -> list[float]:

@@ -56,18 +56,22 @@ def _part(results: dict[str, Any], name: str) -> dict[str, Any]:
     return part if isinstance(part, dict) and "error" not in part else {}
 
 
+# Burst result keys and how their files arrived (benchmarks.throughput.BURST_STYLES).
+BURST_WORDS = (("burst", "renamed from inside"), ("burst_beside", "renamed from beside"),
+               ("burst_in_place", "copied in place"), ("burst_folder", "a folder copied in"))
+
+
 def throughput_table(results: dict[str, Any]) -> Table:
     """Return docs/s of limit, inproc and both bursts, and their same-round ratios."""
     table = Table("Throughput (same corpus, 2 cores; best of the rounds; a ratio is the median "
                   "of the same rounds' ratios)",
                   ["measure", "docs", "seconds", "docs/s", "all rounds", "CPU ms/doc", "target"])
-    limit, inproc, burst, beside = (_part(results, n)
-                                    for n in ("limit", "inproc", "burst", "burst_beside"))
+    limit, inproc = _part(results, "limit"), _part(results, "inproc")
     rows = (("limit (reference_limit.py)", limit, "seconds", "docs_per_s"),
             ("inproc (docproc process, work)", inproc, "work_seconds", "docs_per_s"),
             ("inproc (wall, with start-up)", inproc, "wall_seconds", "docs_per_s_wall"),
-            ("burst, renamed from inside (docproc up)", burst, "seconds", "docs_per_s"),
-            ("burst, renamed from beside (docproc up)", beside, "seconds", "docs_per_s"))
+            *((f"burst, {words} (docproc up)", _part(results, key), "seconds", "docs_per_s")
+              for key, words in BURST_WORDS))
     for label, part, seconds, rate in rows:
         rounds = " ".join(fmt(v) for v in part.get("runs_docs_per_s", [])) if rate == (
             "docs_per_s") else ""
@@ -75,9 +79,9 @@ def throughput_table(results: dict[str, Any]) -> Table:
                            fmt(part.get(rate)), rounds, fmt(part.get("cpu_ms_per_doc")), ""])
     ratios = results.get("ratios", {})
     per_round = ratios.get("per_round", {})
-    for name, target in (("burst/inproc", ">= 0.9"), ("burst_beside/inproc", ">= 0.9"),
-                         ("burst/limit", ">= 0.6"), ("burst_beside/limit", ">= 0.6"),
-                         ("inproc/limit", "")):
+    targets = [*((f"{key}/inproc", ">= 0.9") for key, _ in BURST_WORDS),
+               *((f"{key}/limit", ">= 0.6") for key, _ in BURST_WORDS), ("inproc/limit", "")]
+    for name, target in targets:
         rounds = " ".join(fmt(v, 2) for v in per_round.get(name, []))
         table.rows.append([name, "", "", fmt(ratios.get(name), 2), rounds, "", target])
     return table
@@ -86,11 +90,12 @@ def throughput_table(results: dict[str, Any]) -> Table:
 LATENCIES = (("latency_events", "events, renamed from inside"),
              ("latency_events_beside", "events, renamed from beside"),
              ("latency_events_in_place", "events, written in place"),
+             ("latency_events_folder", "events, a folder copied in"),
              ("latency_polling", "polling, renamed from inside"))
 
 
 def _latency_target(name: str, part: dict[str, Any]) -> str:
-    if name == "latency_events_in_place":
+    if name in ("latency_events_in_place", "latency_events_folder"):
         quiet = part.get("watcher", {}).get("quiet_seconds")
         return "p50 <= quiet + 150" if quiet is None else f"p50 <= {quiet * 1000 + 150:.0f}"
     return "p50 <= 50" if name.startswith("latency_events") else ""
@@ -173,7 +178,7 @@ def hops_table(results: dict[str, Any]) -> Table:
 
 def breakdown_table(results: dict[str, Any]) -> Table:
     """Return each burst's timeline and how its worker CPU splits into stage work and overhead."""
-    table = Table("Burst breakdown", ["figure", "renamed from inside", "renamed from beside"])
+    table = Table("Burst breakdown", ["figure", *(words for _, words in BURST_WORDS)])
     rows = [
         ("first doc recorded by the watcher (s after first drop)", "timeline_s", "first_recorded"),
         ("last doc recorded by the watcher (s)", "timeline_s", "last_recorded"),
@@ -184,7 +189,7 @@ def breakdown_table(results: dict[str, Any]) -> Table:
         ("worker CPU per doc outside stages (ms)", "derived", "worker_overhead_ms_per_doc"),
         ("stage work / (wall x cores)", "derived", "stage_work_share_of_capacity"),
     ]
-    bursts = [_part(results, name) for name in ("burst", "burst_beside")]
+    bursts = [_part(results, key) for key, _ in BURST_WORDS]
     for label, group, key in rows:
         values = [burst.get(group, {}).get(key) for burst in bursts]
         table.rows.append([label, *(fmt(v, 3 if isinstance(v, float) and v < 10 else 1)
@@ -243,9 +248,21 @@ def render_markdown(results: dict[str, Any]) -> str:
 
 
 def write_outputs(folder: Path, results: dict[str, Any]) -> tuple[Path, Path]:
-    """Write latest.json and latest.md into folder; return their paths."""
+    """Write <date>-<commit>.json and .md into folder (and latest.*); return the named pair.
+
+    The named files are committed when a figure of theirs is quoted: every figure in the
+    README names the file it came from.
+    """
     folder.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = folder / "latest.json", folder / "latest.md"
-    json_path.write_text(json.dumps(results, indent=2) + "\n")
-    md_path.write_text(render_markdown(results))
+    meta = results["meta"]
+    stem = f"{meta['started_at'][:10]}-{meta['commit']}"
+    number = 1
+    while (folder / f"{stem}.json").exists():
+        number += 1
+        stem = f"{meta['started_at'][:10]}-{meta['commit']}-{number}"
+    body, markdown = json.dumps(results, indent=2) + "\n", render_markdown(results)
+    json_path, md_path = folder / f"{stem}.json", folder / f"{stem}.md"
+    for path, text in ((json_path, body), (md_path, markdown),
+                       (folder / "latest.json", body), (folder / "latest.md", markdown)):
+        path.write_text(text)
     return json_path, md_path

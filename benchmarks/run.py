@@ -1,8 +1,10 @@
 """Measure docproc in one run and print the figures: `python -m benchmarks.run [--quick]`.
 
-Parts: limit, inproc, burst (throughput on one corpus; files renamed in from inside the inbox
-and from beside it), latency (events mode: rename inside, rename from beside, written in place;
-polling mode), and the watcher at scale. Figures go to <out>/latest.json and <out>/latest.md.
+Parts: limit, inproc, burst (throughput on one corpus, in each drop style of
+throughput.BURST_STYLES: renamed in from inside the inbox or from beside it, copied in place,
+a folder copied in), latency (events mode: rename inside, rename from beside, written in place;
+polling mode), and the watcher at scale. Figures go to <out>/<date>-<commit>.json and .md
+(committed when quoted) and to <out>/latest.json and latest.md.
 """
 
 from __future__ import annotations
@@ -38,15 +40,18 @@ LATENCY = {
     "latency_inside": ("latency_events", "events", "inside"),
     "latency_beside": ("latency_events_beside", "events", "beside"),
     "latency_in_place": ("latency_events_in_place", "events", "in_place"),
+    "latency_folder": ("latency_events_folder", "events", "folder"),
     "latency_polling": ("latency_polling", "polling", "inside"),
 }
 # part -> (result key, drop style)
-BURSTS = {"burst_inside": ("burst", "inside"), "burst_beside": ("burst_beside", "beside")}
+BURSTS = {"burst_inside": ("burst", "inside"), "burst_beside": ("burst_beside", "beside"),
+          "burst_in_place": ("burst_in_place", "in_place"),
+          "burst_folder": ("burst_folder", "folder")}
 THROUGHPUT = ("limit", "inproc", *BURSTS)
 PARTS = (*THROUGHPUT, *LATENCY, "scale")
 GROUPS = {"burst": tuple(BURSTS), "latency": tuple(LATENCY)}
-RATIOS = (("burst", "inproc"), ("burst_beside", "inproc"), ("burst", "limit"),
-          ("burst_beside", "limit"), ("inproc", "limit"))
+RATIOS = (*((key, "inproc") for key, _ in BURSTS.values()),
+          *((key, "limit") for key, _ in BURSTS.values()), ("inproc", "limit"))
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="60 PDFs + 12 JPEGs and 10,000 start-up files")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
-                        help="folder of latest.json and latest.md (default: %(default)s)")
+                        help="folder of the result files <date>-<commit>.json/.md and latest.* "
+                             "(default: %(default)s)")
     groups = "; ".join(f"{group} = {','.join(members)}" for group, members in GROUPS.items())
     parser.add_argument("--only", type=lambda s: s.split(","), default=list(PARTS),
                         help=f"comma-separated parts to run, of {','.join(PARTS)}, or groups: "
@@ -128,10 +134,11 @@ def _throughput_measure(name: str, corpus: Corpus, work: Path) -> Callable[[], d
 
 
 def _round_order(chosen: list[str], round_number: int) -> list[str]:
-    """Return the parts of one round, the burst styles in turn first (neither always later)."""
+    """Return the parts of one round, the burst styles rotated (none always last)."""
     bursts = [name for name in chosen if name in BURSTS]
-    if round_number % 2 == 0:
-        bursts.reverse()
+    if bursts:
+        shift = (round_number - 1) % len(bursts)
+        bursts = bursts[shift:] + bursts[:shift]
     return [name for name in chosen if name not in BURSTS] + bursts
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import SHARED, BenchError, clean_env, progress, summary
+from benchmarks.common import BenchError, clean_env, progress, summary
 from benchmarks.corpus import Corpus
 from benchmarks.daemon import (
     Site,
@@ -29,7 +29,7 @@ from benchmarks.daemon import (
 from benchmarks.procs import Started, machine_busy
 from docproc.stages import STAGES
 
-REFERENCE = SHARED / "bench" / "reference_limit.py"
+REFERENCE = Path(__file__).with_name("reference_limit.py")
 LIMIT_LINE = re.compile(r"reference: (\d+) docs in ([\d.]+)s = ([\d.]+) docs/s.*")
 PROCESS_LINE = re.compile(r"(\d+) processed, (\d+) failed")
 RUN_TIMEOUT = 1800.0
@@ -105,6 +105,10 @@ def measure_inproc(corpus: Corpus, work: Path) -> dict[str, Any]:
     docs, failed, done = _process(site, [corpus.folder], out)
     reports = read_reports(out)
     shutil.rmtree(site.root, ignore_errors=True)
+    statuses = Counter(r["status"] for r in reports)
+    if failed or statuses != Counter({"done": corpus.count}):
+        raise BenchError(f"docproc process: expected {corpus.count} done, got {dict(statuses)} "
+                         f"({failed} failed)")
     work_seconds = max(done.wall - probe.wall, 1e-3)
     return {
         "docs": docs, "failed": failed, "wall_seconds": round(done.wall, 2),
@@ -126,11 +130,28 @@ def _timings(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# How a burst arrives, and what its clock includes.
+BURST_STYLES = {
+    "inside": "each file written under a hidden name in the inbox before the clock, renamed in",
+    "beside": "each file written in a folder beside the inbox before the clock, renamed in",
+    "in_place": "each file copied into the inbox as cp does (open, write, close); the copy "
+                "is timed",
+    "folder": "the whole corpus copied into the inbox as a folder, as cp -r does; the copy "
+              "is timed",
+}
+COPIED_STYLES = ("in_place", "folder")
+
+
 def _stage(corpus: Corpus, site: Site, style: str) -> list[tuple[Path, Path]]:
     """Copy every corpus file to where a style writes it; return (staged, final) pairs.
 
-    inside: a hidden name in the inbox; beside: a folder next to the inbox.
+    inside: a hidden name in the inbox; beside: a folder next to the inbox; in_place and
+    folder: nothing is staged, the corpus file is copied to its final place on the clock.
     """
+    if style in COPIED_STYLES:
+        target = site.inbox / "export" if style == "folder" else site.inbox
+        return [(Path(entry.path), target / entry.name)
+                for entry in sorted(os.scandir(corpus.folder), key=lambda e: e.name)]
     if style == "beside":
         site.beside.mkdir(exist_ok=True)
     pairs = []
@@ -178,22 +199,33 @@ def measure_burst(corpus: Corpus, work: Path, port: int, style: str = "inside") 
         before, self_before, busy_before = program_figures(up.pid), _self_cpu(), machine_busy()
         progress(f"burst ({style}): dropping {len(pairs)} files")
         started, started_wall = time.perf_counter(), time.time()
-        for hidden, final in pairs:
-            os.rename(hidden, final)
+        if style == "folder":
+            shutil.copytree(corpus.folder, site.inbox / "export")
+        elif style == "in_place":
+            for source, final in pairs:
+                shutil.copyfile(source, final)
+        else:
+            for hidden, final in pairs:
+                os.rename(hidden, final)
         dropped = time.perf_counter() - started
         finished = wait_for_reports(site.outbox, len(pairs), up)
         after, self_after, busy_after = program_figures(up.pid), _self_cpu(), machine_busy()
         records = ledger(site).recent(limit=len(pairs) + 10)
     seconds = finished - started
     reports = read_reports(site.outbox)
-    inbox_left = sum(1 for _ in site.inbox.iterdir())
+    inbox_left = sum(1 for path in site.inbox.rglob("*") if path.is_file())
     shutil.rmtree(site.root, ignore_errors=True)
+    statuses = Counter(r["status"] for r in reports)
+    if statuses != Counter({"done": len(pairs)}):
+        # Every corpus file is an ordinary document: anything but done is a bug, not speed.
+        raise BenchError(f"burst ({style}): expected {len(pairs)} done, got {dict(statuses)}")
     cpu = cpu_delta(before, after)
     own = sum(cpu.values()) + self_after - self_before
     return {
-        "style": style, "docs": len(pairs), "seconds": round(seconds, 2),
+        "style": style, "drop": BURST_STYLES[style], "docs": len(pairs),
+        "seconds": round(seconds, 2),
         "docs_per_s": round(len(pairs) / seconds, 2), "drop_seconds": round(dropped, 3),
-        "statuses": dict(Counter(r["status"] for r in reports)),
+        "statuses": dict(statuses),
         "stages_ms": _timings(reports),
         "ledger_ms": ledger_intervals(records),
         "timeline_s": _timeline(records, started_wall),
