@@ -12,7 +12,7 @@ from typing import Any, Literal
 # How often the watcher looks at the inbox's identity (one stat of it and one of its parent).
 PRESENCE_CHECK_SECONDS = 1.0
 
-InboxStateName = Literal["ok", "missing"]
+InboxStateName = Literal["starting", "ok", "missing"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class InboxPresence:
         self._armed: tuple[int, int] | None = None
         # Once seen as a mount point, the inbox is a share: the bare folder under it is not it.
         self._mounted = False
-        self.state = InboxState("missing", time.time(), "not watched yet")
+        # Not a problem yet: the watch is being set (its first publish may come first).
+        self.state = InboxState("starting", time.time(), "not watched yet")
 
     def look(self) -> os.stat_result | None:
         """Return the stat of the folder at the inbox's path when it can be watched, else None."""
