@@ -24,7 +24,7 @@ import yaml
 from docproc.broker import embedded_command
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "data" / "corpus"
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
@@ -53,8 +53,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    """The real-world corpus of the repository (tests/data/corpus, licences in its README)."""
+    assert (CORPUS / "pdf" / "files.json").is_file(), f"the corpus is missing from {CORPUS}"
     return CORPUS
 
 
