@@ -119,6 +119,14 @@ def _reachable(host: str, port: int) -> bool:
 BROKERS = ["embedded", "redis", "rabbitmq"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark broker_matrix every test through the broker fixture, over the whole matrix or the
+    brokers it pins: `pytest -m broker_matrix -k rabbitmq` runs what goes through RabbitMQ."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker_matrix)
+
+
 @pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str | None]:
     """Broker and result backend URLs for each broker of the matrix; a clean ledger.
