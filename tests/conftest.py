@@ -1,4 +1,9 @@
-"""Shared fixtures: the corpus, an embedded Valkey for the session, configs in tmp folders."""
+"""Shared fixtures: the corpus, an embedded Valkey for the session, configs in tmp folders.
+
+A test that needs a component of the machine (a broker service, Chromium, systemd-analyze)
+calls require() or missing(): without it the test skips, saying what to install, and under
+CI=true it fails, so CI never passes with part of the suite left out.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import redis
@@ -24,7 +29,30 @@ import yaml
 from docproc.broker import embedded_command
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "data" / "corpus"
+
+
+def in_ci() -> bool:
+    """Whether the suite runs as CI (CI=true, as .ci/run and most CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def missing(reason: str, *, module: bool = False) -> NoReturn:
+    """A component this test needs is absent: fail under CI=true, skip saying why otherwise.
+
+    module=True when called at a test module's top level (skips or fails the whole module).
+    """
+    __tracebackhide__ = True  # a skip is reported at the line of the test that needs it
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: every component must be present)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
+
+def require(condition: object, reason: str, *, module: bool = False) -> None:
+    """Go on when condition holds; otherwise missing(reason)."""
+    __tracebackhide__ = True
+    if not condition:
+        missing(reason, module=module)
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05,
@@ -53,8 +81,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS}")
+    """The real-world corpus of the repository (tests/data/corpus, licences in its README)."""
+    assert (CORPUS / "pdf" / "files.json").is_file(), f"the corpus is missing from {CORPUS}"
     return CORPUS
 
 
@@ -91,21 +119,32 @@ def _reachable(host: str, port: int) -> bool:
 BROKERS = ["embedded", "redis", "rabbitmq"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark broker_matrix every test through the broker fixture, over the whole matrix or the
+    brokers it pins: `pytest -m broker_matrix -k rabbitmq` runs what goes through RabbitMQ."""
+    for item in items:
+        if "broker" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker_matrix)
+
+
 @pytest.fixture(params=BROKERS)
 def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str | None]:
-    """Broker and result backend URLs for each broker of the matrix here; a clean ledger."""
+    """Broker and result backend URLs for each broker of the matrix; a clean ledger.
+
+    A system Redis or RabbitMQ that is not listening is missing(): a skip, or under CI a failure.
+    """
     embedded = f"redis+socket://{valkey_socket}"
     if request.param == "embedded":
         urls: dict[str, str | None] = {"broker_url": embedded, "result_backend": None}
         flush = f"unix://{valkey_socket}"
     elif request.param == "redis":
-        if not _reachable("127.0.0.1", 6379):
-            pytest.skip("no Redis on 127.0.0.1:6379")
+        require(_reachable("127.0.0.1", 6379),
+                "no Redis on 127.0.0.1:6379 (Debian: redis-server; tests/run.sh starts it as root)")
         urls = {"broker_url": "redis://127.0.0.1:6379/13", "result_backend": None}
         flush = "redis://127.0.0.1:6379/13"
     else:
-        if not _reachable("127.0.0.1", 5672):
-            pytest.skip("no RabbitMQ on 127.0.0.1:5672")
+        require(_reachable("127.0.0.1", 5672), "no RabbitMQ on 127.0.0.1:5672 "
+                "(Debian: rabbitmq-server; tests/run.sh starts it as root)")
         urls = {"broker_url": "amqp://guest:guest@127.0.0.1:5672//", "result_backend": embedded}
         flush = f"unix://{valkey_socket}"
         _purge_amqp_queue(urls["broker_url"] or "")

@@ -1,4 +1,4 @@
-"""What the corpus README says each file must come out as."""
+"""What the corpus README (tests/data/corpus/README.md) says each file must come out as."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import random
@@ -21,7 +22,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from docproc.watcher import WAIT_REASONS
-from tests.conftest import start_up, stop_up, wait_until, wait_watching
+from tests.conftest import missing, require, start_up, stop_up, wait_until, wait_watching
 
 pytestmark = pytest.mark.e2e
 CORPUS_FOLDERS = ("pdf", "pdf-hard", "images", "images-bad")
@@ -33,14 +34,14 @@ def _browser_binaries() -> tuple[str, str]:
     driver = shutil.which("chromedriver")
     if chromium and driver:
         return chromium, driver
-    if os.geteuid() == 0:
-        pytest.fail("chromium and chromium-driver are missing: tests/run.sh installs them")
-    pytest.skip("needs Debian's chromium and chromium-driver (tests/run.sh installs them as root)")
+    missing("needs Debian's chromium and chromium-driver (tests/run.sh installs them as root)")
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    webdriver = pytest.importorskip("selenium.webdriver")
+    require(importlib.util.find_spec("selenium"),
+            "selenium is in the test extra: pip install -e '.[test]'")
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     chromium, driver = _browser_binaries()

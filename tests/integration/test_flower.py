@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,9 +16,10 @@ import pytest
 import redis
 
 from docproc.settings import load_settings
-from tests.conftest import Daemon, free_port, reports, wait_until
+from tests.conftest import Daemon, free_port, reports, require, wait_until
 
-pytest.importorskip("flower", reason="flower is in the test extra: pip install -e '.[test]'")
+require(importlib.util.find_spec("flower"), "flower is in the test extra: pip install -e '.[test]'",
+        module=True)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, WatcherSettings, load_settings
 from docproc.status_api import create_app
 from docproc.watcher import Claimed, InboxWatcher
-from tests.conftest import Daemon, reports, wait_until
+from tests.conftest import Daemon, missing, reports, require, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
@@ -240,14 +240,13 @@ def _mount_tmpfs(path: Path) -> None:
 @pytest.fixture
 def mountable(tmp_path: Path) -> Iterator[Path]:
     """A folder a tmpfs can be mounted on (root only); unmounted at the end."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
+    require(os.geteuid() == 0, "mounting a tmpfs needs root")
     folder = tmp_path / "inbox"
     folder.mkdir()
     try:
         _mount_tmpfs(folder)
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+        missing(f"cannot mount a tmpfs here: {exc}")
     yield folder
     while os.path.ismount(folder):
         subprocess.run(["umount", str(folder)], check=False, capture_output=True)

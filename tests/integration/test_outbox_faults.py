@@ -19,7 +19,7 @@ from docproc.ledger import Ledger
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
 from docproc.watcher import claim
-from tests.conftest import Daemon, drop, reports, run_docproc, wait_until
+from tests.conftest import Daemon, drop, missing, reports, require, run_docproc, wait_until
 
 
 def _mount(*args: str) -> None:
@@ -29,14 +29,13 @@ def _mount(*args: str) -> None:
 @pytest.fixture
 def mountable(tmp_path: Path) -> Iterator[list[Path]]:
     """Yield a list to put mount points in; unmount them at the end. Skip unless root."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small or read-only outbox needs root")
+    require(os.geteuid() == 0, "mounting a small or read-only outbox needs root")
     probe = tmp_path / "probe"
     probe.mkdir()
     try:
         _mount("-t", "tmpfs", "-o", "size=64k", "docproc-test", str(probe))
     except (OSError, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"cannot mount here: {exc}")
+        missing(f"cannot mount a tmpfs here: {exc}")
     mounted = [probe]
     yield mounted
     for point in reversed(mounted):

@@ -1,4 +1,4 @@
-"""The pure pipeline against the shared real-world corpus and a few generated files."""
+"""The pure pipeline against the real-world corpus (tests/data/corpus) and a few generated files."""
 
 from __future__ import annotations
 
@@ -21,10 +21,7 @@ from docproc.pipeline import (
     extract,
     make_thumbnail,
 )
-
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-if not CORPUS.is_dir():
-    pytest.skip(f"the shared corpus is not at {CORPUS}", allow_module_level=True)
+from tests.conftest import CORPUS
 
 MAX_PIXELS = 89_478_485
 THUMB = (300, 300)
