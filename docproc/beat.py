@@ -93,13 +93,13 @@ class LeaderScheduler(Scheduler):
     def _take_over(self) -> None:
         """Start from the last runs that any Beat noted, then start the daily catch-up."""
         log.info("beat: this Beat (%s) leads the schedule", self.owner)
-        now = self.app.now()
         for name, entry in self.schedule.items():
             try:
                 noted = self.ledger.note(last_run_note(name))
             except RedisError:
                 noted = None
-            entry.last_run_at = _parse(noted) or now
+            # Each entry's own schedule tells the time, as in Celery's due checks.
+            entry.last_run_at = _parse(noted) or entry.default_now()
         self._heap = None
         try:
             self.app.send_task(CATCH_UP_TASK)
@@ -111,7 +111,7 @@ class LeaderScheduler(Scheduler):
             log.info("beat: sending %s (%s)", entry.name, entry.task)
         super().apply_entry(entry, producer=producer)
         try:
-            self.ledger.note(last_run_note(entry.name), self.app.now().isoformat())
+            self.ledger.note(last_run_note(entry.name), entry.default_now().isoformat())
         except RedisError as exc:
             log.warning("beat: could not note the run of %s: %s", entry.name, exc)
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from celery.schedules import BaseSchedule, schedstate
 from celery.utils.time import maybe_make_aware
+
+# What tells a schedule the time: an aware moment, or a naive one in UTC.
+Clock = Callable[[], datetime.datetime]
 
 
 def parse_clock(text: str) -> datetime.time:
@@ -35,24 +39,29 @@ def next_at(clock: datetime.time, after: datetime.datetime) -> datetime.datetime
 
 
 class DailyAt(BaseSchedule):
-    """Due once a day at a local time ("HH:MM" or "HH:MM:SS"); a run missed while down is due."""
+    """Due once a day at a local time ("HH:MM" or "HH:MM:SS"); a run missed while down is due.
 
-    def __init__(self, at: str, nowfun: Any = None, app: Any = None) -> None:
+    The clock tells it the time (the system clock when None): Beat asks the schedule, so a
+    test that passes its own clock decides when the run is due.
+    """
+
+    def __init__(self, at: str, clock: Clock | None = None, app: Any = None) -> None:
         self.at = at
-        self.clock = parse_clock(at)
-        super().__init__(nowfun=nowfun, app=app)
+        self.time_of_day = parse_clock(at)
+        super().__init__(nowfun=clock, app=app)
 
     def now(self) -> datetime.datetime:
+        """Return the clock's time, in the machine's local time zone."""
         return local(self.nowfun() if self.nowfun else datetime.datetime.now(datetime.UTC))
 
     def remaining_estimate(self, last_run_at: datetime.datetime) -> datetime.timedelta:
-        return next_at(self.clock, maybe_make_aware(last_run_at)) - self.now()
+        return next_at(self.time_of_day, maybe_make_aware(last_run_at)) - self.now()
 
     def is_due(self, last_run_at: datetime.datetime) -> schedstate:
         now = self.now()
-        due = next_at(self.clock, maybe_make_aware(last_run_at))
+        due = next_at(self.time_of_day, maybe_make_aware(last_run_at))
         if due <= now:
-            return schedstate(True, (next_at(self.clock, now) - now).total_seconds())
+            return schedstate(True, (next_at(self.time_of_day, now) - now).total_seconds())
         return schedstate(False, (due - now).total_seconds())
 
     def __repr__(self) -> str:
@@ -70,6 +79,9 @@ class DailyAt(BaseSchedule):
         return self.__class__, (self.at,)
 
 
-def daily_at(at: str) -> DailyAt:
-    """Return the schedule of a daily job at a local time of the configuration."""
-    return DailyAt(at)
+def daily_at(at: str, clock: Clock | None = None) -> DailyAt:
+    """Return the schedule of a daily job at a local time of the configuration.
+
+    Pass a clock to decide the time it sees (tests); the system clock otherwise.
+    """
+    return DailyAt(at, clock)

@@ -8,6 +8,7 @@ as if they had arrived then.
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +46,33 @@ def age(client: redis.Redis, key: str, received: datetime.datetime,
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def age_beat_runs(client: redis.Redis, names: list[str], days: int = 2) -> None:
+    """Note Beat's last runs of these entries days ago: a daily entry is then a missed run,
+    due once as soon as a Beat leads, whatever its time of day and whenever Beat starts.
+    """
+    from docproc.beat import last_run_note
+    from docproc.ledger import Ledger
+
+    ran = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
+    for name in names:
+        Ledger(client).note(last_run_note(name), ran.isoformat())
+
+
+def clear_of_midnight(seconds: float) -> None:
+    """Return once neither the local nor the UTC date changes within seconds from now.
+
+    A test whose expected dates are those of its start waits out a midnight closer than that.
+    """
+    from tests.conftest import wait_until
+
+    def clear() -> bool:
+        now = time.time()
+        return all(
+            datetime.datetime.fromtimestamp(now, zone).date()
+            == datetime.datetime.fromtimestamp(now + seconds, zone).date()
+            for zone in (None, datetime.UTC)
+        )
+
+    wait_until(clear, seconds + 30, interval=1.0, message="a midnight to pass")

@@ -261,16 +261,18 @@ def wait_watching(log: Callable[[], str], timeout: float = 60) -> None:
                interval=0.05, message="the watcher to watch the inbox")
 
 
-def stop_up(up: subprocess.Popen[bytes]) -> float:
-    """Stop `docproc up` as Ctrl-C does (killing it after 25 s); return the seconds it took."""
-    started = time.monotonic()
+def stop_up(up: subprocess.Popen[bytes]) -> int:
+    """Stop `docproc up` as Ctrl-C does (killing it after 25 s); return its exit status.
+
+    -SIGKILL means it did not stop by itself within those 25 s.
+    """
     os.killpg(up.pid, signal.SIGINT)
     try:
         up.wait(25)
     except subprocess.TimeoutExpired:
         os.killpg(up.pid, signal.SIGKILL)
         up.wait(5)
-    return time.monotonic() - started
+    return up.returncode
 
 
 def run_docproc(config: Path, *args: str, env: dict[str, str] | None = None

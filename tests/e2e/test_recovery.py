@@ -101,18 +101,9 @@ def _drop(files: list[Path], inbox: Path) -> None:
         os.rename(temporary, inbox / file.name)
 
 
-def _recovered_within(up: Up, keys: set[str], since: float) -> float | None:
-    """Return seconds from a kill until every given document was worked on again."""
-    pending = set(keys)
-    deadline = time.monotonic() + 60
-    while pending and time.monotonic() < deadline:
-        for key in list(pending):
-            updated = up.ledger.hget(f"docproc:doc:{key}", "updated_ts")
-            status = up.ledger.hget(f"docproc:doc:{key}", "status")
-            if (updated and float(updated) > since + 0.001) or status in ("done", "failed"):
-                pending.discard(key)
-        time.sleep(0.05)
-    return None if pending else time.time() - since
+def _running(up: Up) -> set[str]:
+    return {k for k in up.ledger.zrange("docproc:active", 0, -1)
+            if up.ledger.hget(f"docproc:doc:{k}", "status") == "running"}
 
 
 def test_kill_each_process_in_turn_loses_and_doubles_nothing(
@@ -122,15 +113,17 @@ def test_kill_each_process_in_turn_loses_and_doubles_nothing(
     waves = [files[i::WAVES] for i in range(WAVES)]
     up.pid("api")
     worker = up.pid("worker")
-    figures: dict[str, Any] = {}
 
     _drop(waves[0], up.inbox)
     wait_until(lambda: len(reports(up.outbox)) >= 5, 60, message="first reports")
+    # The kills hit documents in flight, not an idle worker; each of them must end done
+    # (how soon they run again is a figure for benchmarks/, not a test).
+    in_flight = wait_until(lambda: _running(up), 60, interval=0.01,
+                           message="documents in flight")
     up.kill(up.child_of(worker))
-    running = {k for k in up.ledger.zrange("docproc:active", 0, -1)
-               if up.ledger.hget(f"docproc:doc:{k}", "status") == "running"}
-    killed_at = up.kill(up.pid("worker"))
-    figures["worker_main_recovery_s"] = _recovered_within(up, running, killed_at)
+    in_flight |= _running(up)
+    up.kill(up.pid("worker"))
+    assert in_flight
     _drop(waves[1], up.inbox)
     up.kill(up.pid("watcher"))
     _drop(waves[2], up.inbox)
@@ -146,9 +139,8 @@ def test_kill_each_process_in_turn_loses_and_doubles_nothing(
     doubled = sorted({name for name in names if names.count(name) > 1})
     lost = sorted({f.name for f in files} - set(names))
     not_done = sorted(r["source"]["name"] for r in found if r["status"] != "done")
-    figures.update(documents=DOCUMENTS, kills=6, lost=len(lost), doubled=len(doubled))
-    print(f"\nrecovery figures: {figures}")
     assert lost == [] and doubled == [] and not_done == []
+    assert in_flight <= {report["id"] for report in found}
     assert not [p for p in up.inbox.rglob("*") if p.is_file()]
 
 

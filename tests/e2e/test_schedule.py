@@ -1,5 +1,6 @@
-"""Beat's schedule under `docproc up`: the daily report and the purge at their (local) times,
-set a few seconds ahead; a day whose report was never built is caught up at the next start.
+"""Beat's schedule under `docproc up`: the daily report and the purge run once when due (here:
+missed runs, last noted two days ago); a day whose report was never built is caught up at the
+next start. When a run is due by the clock is test_beat_clock's and test_daily_units' part.
 """
 
 from __future__ import annotations
@@ -13,23 +14,30 @@ import pytest
 import redis
 import yaml
 
-from tests.aging import age, records_by_name
-from tests.conftest import reports, start_up, stop_up, wait_until
+from tests.aging import age, age_beat_runs, clear_of_midnight, records_by_name
+from tests.conftest import Daemon, reports, start_up, stop_up, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
-    make_config: Callable[..., Path], tmp_path: Path,
+    make_config: Callable[..., Path], daemon: Callable[[Path], Daemon], tmp_path: Path,
 ) -> None:
+    clear_of_midnight(300)  # the dates expected below are those of the start
     today = datetime.date.today()
     yesterday, two_days_ago = (today - datetime.timedelta(days=n) for n in (1, 2))
-    soon = datetime.datetime.now() + datetime.timedelta(seconds=10)
-    config = make_config(broker_url="embedded", schedule={
-        "daily_report": soon.strftime("%H:%M:%S"),
-        "purge": (soon + datetime.timedelta(seconds=1)).strftime("%H:%M:%S"),
-    })
+    config = make_config(broker_url="embedded",
+                         schedule={"daily_report": "12:00:00", "purge": "12:00:01"})
     settings = yaml.safe_load(config.read_text())
+    socket_path = Path(settings["state_dir"]) / "valkey.sock"
+    # Both last ran two days ago, as noted in the broker `docproc up` will use: missed runs,
+    # due once as soon as its Beat leads, whatever the time and however slowly it starts.
+    broker = daemon(config)
+    broker.start("broker")
+    client = redis.Redis(unix_socket_path=str(socket_path), decode_responses=True)
+    wait_until(lambda: socket_path.exists() and client.ping(), 30, message="the broker")
+    age_beat_runs(client, ["daily-report", "purge"])
+    broker.stop()
     inbox, outbox = Path(settings["inbox"]), Path(settings["outbox"])
     # Left by a run long ago: past retention.days (30).
     ancient = outbox / "documents" / "2001-02-03" / "scan.0123456789ab"
@@ -50,8 +58,6 @@ def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
         assert (outbox / "documents" / today.isoformat()).is_dir()
         # While the daemon runs, make today's documents look received two days ago, on a day
         # whose report was never built.
-        client = redis.Redis(unix_socket_path=str(Path(settings["state_dir"]) / "valkey.sock"),
-                             decode_responses=True)
         morning = datetime.datetime.combine(two_days_ago, datetime.time(10)).astimezone()
         for record in records_by_name(client).values():
             age(client, record["key"], morning)
@@ -71,5 +77,7 @@ def test_up_runs_report_and_purge_on_schedule_and_catches_up_missed_days(
         stop_up(up)
     # The restart ran nothing again that had run today.
     assert daily.stat().st_mtime_ns == built
+    first = (tmp_path / "up-1.log").read_text()
+    assert first.count("sending daily-report") == 1 and first.count("sending purge") == 1
     log = (tmp_path / "up-2.log").read_text()
     assert "sending daily-report" not in log and "sending purge" not in log

@@ -103,8 +103,8 @@ def test_docproc_up_processes_the_corpus_and_stops_cleanly(
         status, listing = _get(f"http://127.0.0.1:{port}/api/documents?limit=500")
         assert status == 200 and len(listing["documents"]) == expected
     finally:
-        stop_seconds = stop_up(up)
-    assert stop_seconds < 20, f"docproc up took {stop_seconds:.1f} s to stop"
+        status = stop_up(up)
+    assert status == 0, f"docproc up ended with {status} on Ctrl-C (-9: killed, it did not stop)"
     assert _processes_mentioning(str(config)) == []
 
 

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import redis
 import yaml
 
-from tests.conftest import ROOT, missing, reports, wait_until
+from tests.conftest import ROOT, Daemon, free_port, missing, reports, wait_until
 
 DEPLOY = ROOT / "deploy"
 PROGRAMS = {"broker", "worker", "watcher", "beat", "api"}
@@ -137,10 +138,61 @@ def test_compose_runs_every_program_with_health_checks_and_volumes() -> None:
     assert "container_name" not in worker and "ports" not in worker  # --scale worker=N
     assert services["api"]["ports"] == ["8750:8750"]
     assert set(compose["volumes"]) == {"intake", "outbox", "broker"}
-    # The health checks' Python must run: it compiles, and names real functions.
-    for name in ("watcher", "worker", "api"):
-        compile(services[name]["healthcheck"]["test"][3], name, "exec")
-    assert "broker_problem" in services["beat"]["healthcheck"]["test"][3]
+    assert services["beat"]["healthcheck"] == services["watcher"]["healthcheck"]
+
+
+def _check(service: str, config: Path, **env: str) -> int:
+    """Run a compose service's health check here, as Docker would; return its exit status.
+
+    The API's check names the container's port (8750): here it asks the test's own port.
+    """
+    test = _compose()["services"][service]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and len(test) == 4, test
+    code = test[3].replace(":8750/", f":{env.pop('PORT', '8750')}/")
+    environ = {**os.environ, "DOCPROC_CONFIG": str(config)}
+    environ.pop("DOCPROC_BROKER_URL", None)
+    environ.update(env)
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          timeout=60).returncode
+
+
+def test_compose_health_checks_pass_when_healthy_and_fail_when_not(
+    valkey_socket: Path, make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
+) -> None:
+    from docproc.ledger import Ledger
+
+    config = make_config(broker_url=f"redis+socket://{valkey_socket}")
+    port = str(yaml.safe_load(config.read_text())["status_api"]["port"])
+    gone = f"redis://127.0.0.1:{free_port()}/0"
+    # watcher and beat: healthy while the broker answers.
+    assert _check("watcher", config) == 0
+    assert _check("watcher", config, DOCPROC_BROKER_URL=gone) == 1
+
+    # worker: healthy while worker1@<this host> answers a ping.
+    assert _check("worker", config) == 1
+    run = daemon(config)
+    run.start("worker")
+    wait_until(lambda: _check("worker", config) == 0, 60, interval=0.5,
+               message="the worker's health check to pass")
+    run.stop()
+    assert _check("worker", config) == 1
+
+    # api: healthy while /healthz answers 200 (a worker's heartbeat is current).
+    assert _check("api", config, PORT=port) == 1
+    api = daemon(config)
+    api.start("api")
+    ledger = Ledger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
+
+    def healthy() -> bool:
+        ledger.heartbeat("worker1@healthcheck/1", [], 10.0)
+        return _check("api", config, PORT=port) == 0
+
+    wait_until(healthy, 60, interval=0.5, message="the API's health check to pass")
+    ledger.redis.delete("docproc:node:worker1@healthcheck/1")
+    wait_until(lambda: _check("api", config, PORT=port) == 1, 30, interval=0.5,
+               message="the API's health check to fail once no worker beats (503)")
+    api.stop()
+    assert _check("api", config, PORT=port) == 1  # nothing answers
 
 
 def test_dockerfile_builds_from_files_the_context_keeps() -> None:

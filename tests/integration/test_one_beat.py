@@ -6,7 +6,6 @@ test counts them.
 
 from __future__ import annotations
 
-import datetime
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.aging import age_beat_runs
 from tests.conftest import Daemon, wait_until
 
 
@@ -35,9 +35,10 @@ def test_two_beats_send_each_run_once_and_the_second_takes_over(
     daemon: Callable[[Path], Daemon], valkey_socket: Path,
 ) -> None:
     client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
-    soon = datetime.datetime.now() + datetime.timedelta(seconds=6)
-    config = make_config(**broker, schedule={"daily_report": soon.strftime("%H:%M:%S"),
-                                             "purge": "00:00:00"})
+    # Its last run noted two days ago: the daily report is due as soon as a Beat leads, however
+    # slowly it starts and whatever the time (when it is due by the clock: test_beat_clock).
+    age_beat_runs(client, ["daily-report"])
+    config = make_config(**broker, schedule={"daily_report": "12:00:00", "purge": "00:00:00"})
     first = daemon(config).start("beat")
     wait_until(lambda: client.get("docproc:lock:beat"), 20, message="a Beat to lead")
     second = daemon(config).start("beat")
@@ -46,7 +47,7 @@ def test_two_beats_send_each_run_once_and_the_second_takes_over(
 
     wait_until(lambda: sent(client)["docproc.daily.report"], 20, message="the daily report")
     reconciles = sent(client)["docproc.reconcile"]
-    # Both Beats have ticked past the scheduled second by the leader's next reconcile.
+    # Both Beats have ticked since the report was due by the leader's next reconcile.
     wait_until(lambda: sent(client)["docproc.reconcile"] > reconciles, 10,
                message="the next reconcile")
     assert sent(client)["docproc.daily.report"] == 1

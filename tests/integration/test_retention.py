@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +197,5 @@ def test_purge_needs_the_ledger(aged: Aged, tmp_path: Path) -> None:
     settings = yaml.safe_load(aged.config.read_text())
     config.write_text(yaml.safe_dump({**settings,
                                       "broker_url": "redis+socket:///nonexistent/valkey.sock"}))
-    started = time.monotonic()
     result = run_docproc(config, "purge", "--dry-run")
     assert result.returncode == 1 and "does not answer" in result.stderr
-    assert time.monotonic() - started < 20

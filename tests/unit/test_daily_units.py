@@ -13,7 +13,7 @@ import pytest
 
 from docproc.daily_html import render
 from docproc.daily_summary import Window, add_document, finish, merge, new_summary, percentile
-from docproc.schedules import DailyAt, next_at, parse_clock
+from docproc.schedules import DailyAt, daily_at, next_at, parse_clock
 from docproc.settings import ConfigError, load_settings
 
 
@@ -47,7 +47,7 @@ def test_next_at_is_the_next_local_clock_time(berlin: None) -> None:
 
 def test_daily_at_is_due_once_a_day_and_once_after_a_missed_day() -> None:
     now = local(2026, 11, 23, 10, 0, 11)
-    schedule = DailyAt("10:00:10", nowfun=lambda: now)
+    schedule = DailyAt("10:00:10", clock=lambda: now)
     due, wait = schedule.is_due(local(2026, 11, 22, 10, 0, 10))
     assert due and wait == pytest.approx(86399, abs=1)
     due, wait = schedule.is_due(local(2026, 11, 20, 9))  # down for days: due once now
@@ -55,6 +55,19 @@ def test_daily_at_is_due_once_a_day_and_once_after_a_missed_day() -> None:
     due, wait = schedule.is_due(now)
     assert not due and wait == pytest.approx(86399, abs=1)
     assert DailyAt("10:00:10") == DailyAt("10:00:10") != DailyAt("10:00")
+
+
+def test_daily_at_tells_time_by_the_clock_it_is_given_across_midnight(berlin: None) -> None:
+    now = local(2026, 3, 28, 23, 59, 58)  # the night before Berlin's clocks go forward
+    schedule = daily_at("00:00:05", clock=lambda: now)
+    assert schedule.now() == now
+    due, wait = schedule.is_due(local(2026, 3, 28, 9))
+    assert not due and wait == 7
+    assert schedule.remaining_estimate(local(2026, 3, 28, 9)) == datetime.timedelta(seconds=7)
+    now = local(2026, 3, 29, 0, 0, 5)
+    due, wait = schedule.is_due(local(2026, 3, 28, 9))
+    assert due and wait == 23 * 3600  # the next 00:00:05 is 23 hours on, on a DST day
+    assert not schedule.is_due(now).is_due
 
 
 def test_a_dst_day_has_23_hours(berlin: None) -> None:
