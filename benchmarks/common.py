@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -17,22 +16,6 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _shared() -> Path:
-    """Return ../shared beside this checkout, or beside the main checkout of this worktree."""
-    beside = REPO.parent / "shared"
-    if beside.is_dir():
-        return beside
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-            capture_output=True, text=True, check=False, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return beside
-    common = done.stdout.strip()
-    return Path(common).parent.parent / "shared" if common else beside
-
-
-SHARED = _shared()
 DOCPROC = Path(sys.executable).parent / "docproc"
 
 

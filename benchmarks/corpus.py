@@ -1,4 +1,4 @@
-"""Build the benchmark corpus: distinct copies of the shared PDFs and photo-sized JPEGs."""
+"""Build the benchmark corpus: distinct copies of the corpus PDFs and photo-sized JPEGs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from benchmarks.common import SHARED, BenchError
+from benchmarks.common import REPO, BenchError
 
-SOURCE = SHARED / "corpus"
+# The project's own copy of the shared real-world corpus, with its licences.
+SOURCE = REPO / "tests" / "data" / "corpus"
 # 005 needs a password and 017 has unreadable metadata: neither is an ordinary document.
 SKIPPED_PREFIXES = ("005-", "017-")
 PHOTO_SIZES = ((1280, 960), (1440, 1080), (1600, 1200))  # 1.2, 1.6 and 1.9 megapixels
@@ -34,7 +35,7 @@ class Corpus:
 
 
 def source_pdfs() -> list[Path]:
-    """Return the shared PDFs every benchmark may use."""
+    """Return the corpus PDFs every benchmark may use."""
     found = [p for p in sorted((SOURCE / "pdf").glob("*.pdf"))
              if not p.name.startswith(SKIPPED_PREFIXES)]
     if not found:
@@ -51,7 +52,7 @@ def distinct_pdf(source: Path, serial: int) -> bytes:
 
 
 def write_pdfs(folder: Path, count: int, prefix: str = "p") -> list[Path]:
-    """Write count distinct PDFs cycling through the shared ones; return their paths."""
+    """Write count distinct PDFs cycling through the corpus ones; return their paths."""
     written = []
     for serial, source in zip(range(count), itertools.cycle(source_pdfs()), strict=False):
         target = folder / f"{prefix}{serial:04d}-{source.name}"
@@ -82,7 +83,7 @@ def verify_pdfs(copies: list[Path]) -> None:
 
 
 def _photo_bases() -> list[tuple[str, Image.Image]]:
-    """Return each shared JPEG resized to photo sizes, with a little grain like a real photo."""
+    """Return each corpus JPEG resized to photo sizes, with a little grain like a real photo."""
     bases = []
     for path in sorted((SOURCE / "images").glob("*.jpg")):
         with Image.open(path) as image:
