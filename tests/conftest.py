@@ -116,6 +116,9 @@ def _reachable(host: str, port: int) -> bool:
         return False
 
 
+# A database of the machine's Redis for this test session: two suites running at once (two
+# checkouts on one machine) would otherwise flush and take each other's tasks.
+SYSTEM_REDIS_DB = 1 + os.getpid() % 15
 BROKERS = ["embedded", "redis", "rabbitmq"]
 
 
@@ -140,8 +143,8 @@ def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str
     elif request.param == "redis":
         require(_reachable("127.0.0.1", 6379),
                 "no Redis on 127.0.0.1:6379 (Debian: redis-server; tests/run.sh starts it as root)")
-        urls = {"broker_url": "redis://127.0.0.1:6379/13", "result_backend": None}
-        flush = "redis://127.0.0.1:6379/13"
+        urls = {"broker_url": f"redis://127.0.0.1:6379/{SYSTEM_REDIS_DB}", "result_backend": None}
+        flush = f"redis://127.0.0.1:6379/{SYSTEM_REDIS_DB}"
     else:
         require(_reachable("127.0.0.1", 5672), "no RabbitMQ on 127.0.0.1:5672 "
                 "(Debian: rabbitmq-server; tests/run.sh starts it as root)")
