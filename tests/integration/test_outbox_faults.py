@@ -154,7 +154,7 @@ def test_a_read_only_outbox_holds_documents_health_says_why_and_they_finish_afte
     assert api.get("/healthz").status_code == 200
 
 
-def _stranded(settings: Settings, tmp_path: Path) -> str:
+def _stranded(settings: Settings) -> str:
     """Make what earlier versions left when they could not write a failure: a failed record
     with no outbox folder, its original in the spool. Return its key."""
     settings.spool_dir.mkdir(parents=True, exist_ok=True)
@@ -171,13 +171,19 @@ def _stranded(settings: Settings, tmp_path: Path) -> str:
     return receipt.key
 
 
-def test_stranded_records_of_earlier_versions_are_processed_again_at_start(
-    embedded: dict[str, Any], make_config: Callable[..., Path],
-    daemon: Callable[[Path], Daemon], tmp_path: Path,
-) -> None:
+@pytest.fixture
+def stranded(embedded: dict[str, Any], make_config: Callable[..., Path]
+             ) -> tuple[Path, Settings, str]:
+    """Return a config, its settings and the key of a stranded record made under them."""
     config = make_config(**embedded)
     settings = load_settings(config, environ={})
-    key = _stranded(settings, tmp_path)
+    return config, settings, _stranded(settings)
+
+
+def test_stranded_records_of_earlier_versions_are_processed_again_at_start(
+    stranded: tuple[Path, Settings, str], daemon: Callable[[Path], Daemon],
+) -> None:
+    config, settings, key = stranded
     _start(daemon, config)
     [report] = wait_until(lambda: reports(settings.outbox), 60, message="the stranded one's report")
     assert report["status"] == "done" and report["source"]["name"] == "stranded.txt"
@@ -189,12 +195,9 @@ def test_stranded_records_of_earlier_versions_are_processed_again_at_start(
 
 
 def test_retry_sends_a_stranded_record_again_from_its_spooled_original(
-    embedded: dict[str, Any], make_config: Callable[..., Path],
-    daemon: Callable[[Path], Daemon], tmp_path: Path,
+    stranded: tuple[Path, Settings, str], daemon: Callable[[Path], Daemon],
 ) -> None:
-    config = make_config(**embedded)
-    settings = load_settings(config, environ={})
-    key = _stranded(settings, tmp_path)
+    config, settings, key = stranded
     retried = run_docproc(config, "retry", key)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert (settings.inbox / "stranded.txt").is_file()

@@ -22,6 +22,7 @@ from docproc.pipeline import (
     make_thumbnail,
 )
 from tests.conftest import CORPUS
+from tests.corpus_truth import BROKEN
 
 MAX_PIXELS = 89_478_485
 THUMB = (300, 300)
@@ -234,26 +235,10 @@ def test_multipage_tiff_reports_its_frames() -> None:
     assert result.image is not None and result.image.frames == 3
 
 
-# What each bad image must come out as: the error type of its failure, or "done" where
-# Pillow honestly reads it (broken EXIF, not broken pixels). The corpus README allows
-# either per file; this table pins the one each file gets, so a change is seen.
-BAD_IMAGE_OUTCOMES = {
-    "broken.png": "unsupported_type",  # no PNG signature: not recognised as an image
-    "broken_data_stream.png": "corrupt",
-    "crash-0c7e0e8e11ce787078f00b5b0ca409a167f070e0.tif": "corrupt",
-    "crash-1152ec2d1a1a71395b6f2ce6721c38924d025bf3.tif": "corrupt",
-    "crash-2020-10-test.tif": "corrupt",
-    "crash-86214e58da443d2b80820cff9677a38a33dcbbca.tif": "corrupt",
-    "decompression_bomb.gif": "too_large",
-    "decompression_bomb_extents.gif": "too_large",
-    "exif-dpi-zerodivision.jpg": "done",
-    "invalid-exif.jpg": "done",
-    "photoshop-200dpi-broken.jpg": "done",
-    "png_decompression_dos.png": "too_large",
-    "truncated_end_chunk.png": "corrupt",
-    "truncated_image.png": "corrupt",
-    "truncated_jpeg.jpg": "corrupt",
-}
+# What each bad image must come out as (the error type of its failure, or "done"): the one
+# table of tests/corpus_truth.py, which pins the outcome the corpus README leaves open.
+BAD_IMAGE_OUTCOMES = {path.removeprefix("images-bad/"): outcome
+                      for path, outcome in BROKEN.items() if path.startswith("images-bad/")}
 
 
 def test_every_bad_image_has_an_expected_outcome() -> None:
