@@ -279,34 +279,41 @@ def _day(text: str) -> datetime.date:
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
     parser = argparse.ArgumentParser(prog="docproc", description=__doc__)
-    parser.add_argument("--config", help="configuration file (default: $DOCPROC_CONFIG, "
-                        "else ./config/docproc.yaml)")
+    config_help = "configuration file (default: $DOCPROC_CONFIG, else ./config/docproc.yaml)"
+    parser.add_argument("--config", help=config_help)
+    # Also after the command (`docproc up --config F`); SUPPRESS keeps one given before it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("up", help="run everything under supervisord in the foreground")
-    commands.add_parser("broker", help="run the embedded broker (when broker_url is embedded)")
-    commands.add_parser("watch", help="run the inbox watcher")
-    worker = commands.add_parser("worker", help="run a Celery worker")
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=summary, parents=[after])
+
+    command("up", "run everything under supervisord in the foreground")
+    command("broker", "run the embedded broker (when broker_url is embedded)")
+    command("watch", "run the inbox watcher")
+    worker = command("worker", "run a Celery worker")
     worker.add_argument("--name", help="worker node name (default worker1@%%h)")
     worker.add_argument("--concurrency", type=int, help="child processes (default from config)")
-    commands.add_parser("beat", help="run Celery Beat (schedules)")
-    commands.add_parser("api", help="run the status API")
-    process = commands.add_parser("process", help="process files in this process, no broker")
+    command("beat", "run Celery Beat (schedules)")
+    command("api", "run the status API")
+    process = command("process", "process files in this process, no broker")
     process.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     process.add_argument("--outbox", type=Path, help="write here instead of the configured outbox")
     process.add_argument("--jobs", type=int, default=1, help="processes to use (default 1)")
-    status = commands.add_parser("status", help="counts per state, queues, workers, failures")
+    status = command("status", "counts per state, queues, workers, failures")
     status.add_argument("--json", action="store_true")
-    ingest = commands.add_parser("ingest", help="copy files or folders into the inbox")
+    ingest = command("ingest", "copy files or folders into the inbox")
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--wait", action="store_true", help="show progress until all are done")
-    retry = commands.add_parser("retry", help="send failed documents through the pipeline again")
+    retry = command("retry", "send failed documents through the pipeline again")
     retry.add_argument("ids", nargs="*", metavar="ID")
     retry.add_argument("--all-failed", action="store_true")
-    report = commands.add_parser("report", help="build the daily report now")
+    report = command("report", "build the daily report now")
     report.add_argument("--date", type=_day, help="YYYY-MM-DD (default: yesterday, local time)")
-    purge = commands.add_parser("purge", help="apply retention now")
+    purge = command("purge", "apply retention now")
     purge.add_argument("--dry-run", action="store_true", help="list what would go, change nothing")
-    config = commands.add_parser("config", help="check or show the configuration")
+    config = command("config", "check or show the configuration")
     config.add_argument("action", choices=["check", "show"])
     return parser
 

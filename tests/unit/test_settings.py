@@ -120,3 +120,16 @@ def test_outbox_umask_is_read_as_octal_and_shown_as_such(
     assert load_settings(path, environ={"DOCPROC__OUTBOX_UMASK": "0077"}).outbox_umask == 0o077
     shown = _docproc(path, "config", "show")
     assert json.loads(shown.stdout)["outbox_umask"] == f"{umask:04o}"
+
+
+def test_config_is_taken_after_the_command_too(tmp_path: Path) -> None:
+    path = write(tmp_path, f"inbox: {tmp_path / 'in'}\noutbox: {tmp_path / 'out'}\n")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith("DOCPROC")}
+    shown = subprocess.run([sys.executable, "-m", "docproc", "config", "show", "--config",
+                            str(path)], capture_output=True, text=True, timeout=60, env=environ)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["inbox"] == str(tmp_path / "in")
+    missing = subprocess.run([sys.executable, "-m", "docproc", "status", "--config",
+                              str(tmp_path / "nowhere.yaml")], capture_output=True, text=True,
+                             timeout=60, env=environ)
+    assert missing.returncode == 2 and "nowhere.yaml" in missing.stderr
