@@ -79,8 +79,12 @@ def throughput_table(results: dict[str, Any]) -> Table:
                            fmt(part.get(rate)), rounds, fmt(part.get("cpu_ms_per_doc")), ""])
     ratios = results.get("ratios", {})
     per_round = ratios.get("per_round", {})
-    targets = [*((f"{key}/inproc", ">= 0.9") for key, _ in BURST_WORDS),
-               *((f"{key}/limit", ">= 0.6") for key, _ in BURST_WORDS), ("inproc/limit", "")]
+    # Copied styles wait watcher.quiet_seconds after the last write by design (scanners
+    # reopen per page): their ratios show that cost, they have no throughput target.
+    renamed = ("burst", "burst_beside")
+    targets = [*((f"{key}/inproc", ">= 0.9" if key in renamed else "") for key, _ in BURST_WORDS),
+               *((f"{key}/limit", ">= 0.6" if key in renamed else "") for key, _ in BURST_WORDS),
+               ("inproc/limit", "")]
     for name, target in targets:
         rounds = " ".join(fmt(v, 2) for v in per_round.get(name, []))
         table.rows.append([name, "", "", fmt(ratios.get(name), 2), rounds, "", target])
