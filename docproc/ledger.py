@@ -372,6 +372,15 @@ class Ledger:
         recoveries, *_ = pipe.execute()
         return int(recoveries)
 
+    def count_run(self, delivery: str, seconds: float) -> int:
+        """Count one more start of a task message; above 1, an earlier run of it was cut off."""
+        name = f"{PREFIX}run:{delivery}"
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(name)
+        pipe.expire(name, int(seconds))
+        runs, _ = pipe.execute()
+        return int(runs)
+
     def lock(self, name: str, seconds: float) -> bool:
         """Take a named lock that expires by itself; return whether this caller has it."""
         return bool(self.redis.set(f"{PREFIX}lock:{name}", _now(), nx=True, px=int(seconds * 1000)))

@@ -130,17 +130,44 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.broker_matrix)
 
 
+@contextlib.contextmanager
+def _machine_wide_lock(name: str) -> Iterator[None]:
+    """Hold a lock that every test session on this machine takes before using a shared service.
+
+    RabbitMQ's queues (vhost /) are shared by every session on the machine, and two sessions
+    may draw the same database of the system Redis: at once, they would purge or flush each
+    other's queues and ledger and run each other's tasks.
+    """
+    import fcntl
+
+    with open(f"/tmp/docproc-tests-{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(params=BROKERS)
-def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str | None]:
+def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> Iterator[dict[str, str | None]]:
     """Broker and result backend URLs for each broker of the matrix; a clean ledger.
 
     A system Redis or RabbitMQ that is not listening is missing(): a skip, or under CI a failure.
+    A shared broker is held by this test alone until its end (_machine_wide_lock).
     """
-    embedded = f"redis+socket://{valkey_socket}"
     if request.param == "embedded":
+        yield _broker_urls(request.param, valkey_socket)
+        return
+    with _machine_wide_lock(request.param):
+        yield _broker_urls(request.param, valkey_socket)
+
+
+def _broker_urls(name: str, valkey_socket: Path) -> dict[str, str | None]:
+    embedded = f"redis+socket://{valkey_socket}"
+    if name == "embedded":
         urls: dict[str, str | None] = {"broker_url": embedded, "result_backend": None}
         flush = f"unix://{valkey_socket}"
-    elif request.param == "redis":
+    elif name == "redis":
         require(_reachable("127.0.0.1", 6379),
                 "no Redis on 127.0.0.1:6379 (Debian: redis-server; tests/run.sh starts it as root)")
         urls = {"broker_url": f"redis://127.0.0.1:6379/{SYSTEM_REDIS_DB}", "result_backend": None}
@@ -155,12 +182,27 @@ def broker(request: pytest.FixtureRequest, valkey_socket: Path) -> dict[str, str
     return urls
 
 
+def ledger_url(broker: dict[str, str | None]) -> str:
+    """Return the redis-py URL of the Redis that holds the ledger for this broker of the matrix."""
+    from docproc.settings import as_redis_url
+
+    return as_redis_url(broker["result_backend"] or broker["broker_url"] or "")
+
+
+def broker_name(broker: dict[str, str | None]) -> str:
+    """Return which broker of the matrix these URLs are: embedded, redis or rabbitmq."""
+    url = broker["broker_url"] or ""
+    return "rabbitmq" if url.startswith("amqp") else "embedded" if "socket" in url else "redis"
+
+
 def _purge_amqp_queue(url: str) -> None:
     from kombu import Connection
 
+    from docproc import queues
+
     with Connection(url) as connection:
         channel = connection.channel()
-        for queue in ("docproc", "docproc.finish"):
+        for queue in queues.ALL:
             with contextlib.suppress(Exception):  # the queue does not exist yet
                 channel.queue_purge(queue)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,13 @@ from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler, queued
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job
 from docproc.watcher import Claimed
-from tests.conftest import wait_until
+from tests.conftest import broker_name, ledger_url, wait_until
 
 
 @pytest.fixture
-def ledger(valkey_socket: Path) -> Ledger:
-    client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
-    client.flushdb()
-    return Ledger(client)
+def ledger(broker: dict[str, str | None]) -> Ledger:
+    """A clean ledger where each broker of the matrix keeps it (RabbitMQ: its result store)."""
+    return Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -188,3 +188,90 @@ def test_full_passes_run_only_when_something_calls_for_them(ledger: Ledger) -> N
     reconciler.run_if_due(lambda: set(), now + 2)
     assert reconciler.due(now + 3) is None
     assert reconciler.due(now + 100) == "the periodic check"
+
+
+RECONCILE_UNTIL_IT_ACTS = """
+import json, sys, time
+from docproc.settings import load_settings
+from docproc.tasks import configure, reconcile_task
+configure(load_settings(sys.argv[1], environ={}))
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    outcome = reconcile_task.run()
+    if outcome["resent"] or outcome["failed"]:
+        break
+    time.sleep(0.2)
+print(json.dumps(outcome))
+"""
+
+
+def _reconcile(config: Path) -> dict[str, list[str]]:
+    """Run the reconcile task (as Beat's worker does) until a pass sends or fails something."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", RECONCILE_UNTIL_IT_ACTS, str(config)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _waiting_keys(broker: dict[str, str | None], queue: str) -> list[str]:
+    """Return the document keys of the messages waiting in a queue of this broker; keep them."""
+    from docproc.reconcile import _document_keys
+
+    url = broker["broker_url"] or ""
+    if not url.startswith("amqp"):
+        client = redis.Redis.from_url(ledger_url(broker))
+        return [key for raw in client.lrange(queue, 0, -1) for key in _document_keys(raw)]
+    from kombu import Connection
+
+    keys: list[str] = []
+    with Connection(url) as connection:
+        channel = connection.channel()
+        # Never acknowledged: back in the queue when the connection closes.
+        while (message := channel.basic_get(queue, no_ack=False)) is not None:
+            keys.extend(str(job["key"]) for job in json.loads(message.body)[0][0])
+    return keys
+
+
+def test_the_reconcile_task_sends_an_orphan_again_through_each_broker(
+    broker: dict[str, str | None], make_config: Callable[..., Path],
+) -> None:
+    """Redis queues are read; RabbitMQ's are not: with a message waiting, only long-quiet
+    running documents are suspected (BLIND_QUIET_SECONDS), with empty queues all quiet ones."""
+    from docproc.reconcile import BLIND_QUIET_SECONDS
+
+    config = make_config(**broker)
+    settings = load_settings(config, environ={})
+    ledger = Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
+    settings.spool_dir.mkdir(parents=True)
+
+    def running_orphan(token: str, quiet_for: float) -> str:
+        key = ledger.record(_claimed(settings.spool_dir, token, token.encode())).key
+        ledger.start_stage_many({key: "{}"}, "extract", "gone@host")
+        ledger.update(key, updated_ts=time.time() - quiet_for)
+        return key
+
+    def node_dies(node: str, keys: list[str]) -> None:
+        ledger.heartbeat(node, keys, ttl=0.05)  # the node held them, then stopped beating
+        wait_until(lambda: node in ledger.vanished_nodes(), 5, message="the node to vanish")
+
+    first = running_orphan("01-first", QUIET_SECONDS + 5)  # every queue is empty
+    node_dies("gone@host/1", [first])
+    assert _reconcile(config) == {"resent": [first], "failed": []}
+    assert _waiting_keys(broker, "docproc") == [first]
+    assert ledger.get(first)["status"] == "queued"
+
+    # Now a message waits in the queue. A running document quiet for a while is an orphan
+    # where the queue can be read; through RabbitMQ it may be that message: it waits.
+    recent = running_orphan("02-recent", QUIET_SECONDS + 5)
+    old = running_orphan("03-old", BLIND_QUIET_SECONDS + 5)
+    node_dies("gone@host/2", [recent, old])
+    outcome = _reconcile(config)
+    if broker_name(broker) == "rabbitmq":
+        assert outcome == {"resent": [old], "failed": []}
+        assert ledger.get(recent)["status"] == "running"
+    else:
+        assert sorted(outcome["resent"]) == sorted([recent, old]) and outcome["failed"] == []
+    assert sorted(_waiting_keys(broker, "docproc")) == sorted([first, *outcome["resent"]])
