@@ -125,9 +125,18 @@ class Reconciler:
             key = record["key"]
             if queued is None and record.get("status") == "queued":
                 continue  # it may be waiting in a queue we cannot see
-            if (key in held or key in waiting_for_outbox or (queued is not None and key in queued)
-                    or now - record.get("updated_ts", now) < quiet):
+            if key in held or key in waiting_for_outbox or (queued is not None and key in queued):
                 if key in suspects:
+                    self.ledger.clear_suspect(key)
+                continue
+            if now - record.get("updated_ts", now) < quiet:
+                # Too recent to judge, yet neither held nor queued: on its way, or its worker
+                # died moments ago. As a suspect it keeps the next pass due; otherwise, with
+                # the vanished node forgotten (or one killed before its first heartbeat), the
+                # next pass would be the periodic one, a minute later.
+                if queued is not None and key not in suspects:
+                    self.ledger.mark_suspect(key, now)
+                elif queued is None and key in suspects:
                     self.ledger.clear_suspect(key)
                 continue
             if key not in suspects:

@@ -198,7 +198,8 @@ def _heartbeat(node: str) -> None:
     """Publish, every second, that this node lives and which documents it holds."""
     ledger = Ledger(redis_client(app.settings))
     failing = False
-    while not _heartbeat_stop.wait(HEARTBEAT_SECONDS):
+    # The first beat at once: a node killed in its first second must still be seen to vanish.
+    while True:
         try:
             ledger.heartbeat(node, _held_keys(), NODE_TTL_SECONDS)
             failing = False
@@ -206,6 +207,8 @@ def _heartbeat(node: str) -> None:
             if not failing:
                 log.warning("heartbeat of %s failed: %s", node, exc)
             failing = True
+        if _heartbeat_stop.wait(HEARTBEAT_SECONDS):
+            return
 
 
 class DocumentTask(Task):

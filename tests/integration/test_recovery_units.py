@@ -13,7 +13,7 @@ import redis
 
 from docproc.intake import Intake
 from docproc.ledger import Ledger
-from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler, queued_keys
+from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Outcome, Reconciler, queued_keys
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job
 from docproc.watcher import Claimed
@@ -275,3 +275,19 @@ def test_the_reconcile_task_sends_an_orphan_again_through_each_broker(
     else:
         assert sorted(outcome["resent"]) == sorted([recent, old]) and outcome["failed"] == []
     assert sorted(_waiting_keys(broker, "docproc")) == sorted([first, *outcome["resent"]])
+
+
+def test_a_document_orphaned_moments_before_a_pass_is_sent_again_at_the_next(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    resent: list[str] = []
+    reconciler = Reconciler(ledger, lambda r: resent.append(r["key"]), lambda r, why: None,
+                            max_recoveries=1)
+    orphan = ledger.record(_claimed(tmp_path, "01-orphan", b"its worker just died")).key
+    ledger.heartbeat("worker1@host/7", [], ttl=0.05)
+    wait_until(lambda: ledger.vanished_nodes(), 5, message="the node to vanish")
+    now = time.time()  # the orphan's record changed a moment ago: too recent to judge
+    assert reconciler.run_if_due(lambda: set(), now) == Outcome([], [])
+    assert reconciler.due(now + 3) == "documents look orphaned"  # not the periodic check
+    outcome = reconciler.run_if_due(lambda: set(), now + QUIET_SECONDS)
+    assert outcome is not None and outcome.resent == resent == [orphan]
