@@ -229,6 +229,10 @@ def measure_burst(corpus: Corpus, work: Path, port: int, style: str = "inside") 
         "stages_ms": _timings(reports),
         "ledger_ms": ledger_intervals(records),
         "timeline_s": _timeline(records, started_wall),
+        # Documents of one task start their detect stage together: how finely the watcher's
+        # intake cut the burst into tasks.
+        "first_hop_tasks": len({(r.get("stages") or {}).get("detect", {}).get("started")
+                                for r in records}),
         "derived": _derived(reports, after, before, seconds),
         "cpu_s_during_burst": cpu,
         "cpu_ms_per_doc": round(sum(cpu.values()) * 1000 / len(pairs), 1),
