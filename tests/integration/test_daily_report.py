@@ -19,7 +19,7 @@ import redis
 import yaml
 from celery import Celery
 
-from tests.aging import age, records_by_name
+from tests.aging import age, clear_of_midnight, records_by_name
 from tests.conftest import Daemon, drop, free_port, reports, run_docproc, short_tmpdir, wait_until
 
 FILES = {
@@ -66,6 +66,8 @@ def send(broker_url: str, task: str, *args: Any) -> None:
 @pytest.fixture(scope="module")
 def day(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFactory
         ) -> Iterator[Day]:
+    # The module's expected days (yesterday, today) are those of its start.
+    clear_of_midnight(300)
     root = tmp_path_factory.mktemp("daily")
     broker_url = f"redis+socket://{valkey_socket}"
     client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
