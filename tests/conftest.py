@@ -364,3 +364,17 @@ def reports(outbox: Path) -> list[dict[str, Any]]:
             report["_folder"] = path.parent
             found.append(report)
     return found
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the pids of the processes whose parent is pid, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found

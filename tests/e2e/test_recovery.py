@@ -23,6 +23,7 @@ from docproc.ledger import TERMINAL
 from docproc.settings import load_settings
 from tests.conftest import (
     broker_name,
+    children_of,
     reports,
     start_up,
     stop_up,
@@ -69,15 +70,7 @@ class Up:
 
     def child_of(self, pid: int) -> int:
         def child() -> int:
-            for entry in Path("/proc").iterdir():
-                if entry.name.isdigit():
-                    try:
-                        fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                    except OSError:
-                        continue
-                    if int(fields[1]) == pid:
-                        return int(entry.name)
-            return 0
+            return next(iter(children_of(pid)), 0)
         return int(wait_until(child, 30, interval=0.1, message=f"a child of {pid}"))
 
     def kill(self, pid: int) -> float:

@@ -22,7 +22,14 @@ from docproc.ledger import Ledger
 from docproc.settings import load_settings
 from docproc.status_api import create_app
 from docproc.watcher import Claimed
-from tests.conftest import Daemon, ledger_url, reports, short_tmpdir, wait_until
+from tests.conftest import (
+    Daemon,
+    children_of,
+    ledger_url,
+    reports,
+    short_tmpdir,
+    wait_until,
+)
 
 
 def _slow_image(path: Path, side: int = 9000) -> None:
@@ -30,19 +37,6 @@ def _slow_image(path: Path, side: int = 9000) -> None:
     from PIL import Image
 
     Image.new("RGB", (side, side), (200, 30, 30)).save(path, format="PNG", compress_level=1)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -234,7 +228,7 @@ def test_a_document_that_keeps_killing_its_worker_ends_timeout_after_max_retries
         run_started = (record.get("stages") or {}).get("extract", {}).get("started")
         if record.get("stage") == "extract" and run_started not in runs_cut:
             runs_cut.add(run_started)
-            for child in _children(worker.pid):
+            for child in children_of(worker.pid):
                 os.kill(child, signal.SIGKILL)
                 killed.add(child)
         time.sleep(0.05)
