@@ -280,10 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
     parser = argparse.ArgumentParser(prog="docproc", description=__doc__)
     config_help = "configuration file (default: $DOCPROC_CONFIG, else ./config/docproc.yaml)"
-    parser.add_argument("--config", help=config_help)
+    parser.add_argument("-c", "--config", help=config_help)
     # Also after the command (`docproc up --config F`); SUPPRESS keeps one given before it.
     after = argparse.ArgumentParser(add_help=False)
-    after.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
+    after.add_argument("-c", "--config", default=argparse.SUPPRESS, help=config_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, summary: str) -> argparse.ArgumentParser:

@@ -129,6 +129,9 @@ def test_config_is_taken_after_the_command_too(tmp_path: Path) -> None:
                             str(path)], capture_output=True, text=True, timeout=60, env=environ)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["inbox"] == str(tmp_path / "in")
+    short = subprocess.run([sys.executable, "-m", "docproc", "config", "show", "-c", str(path)],
+                           capture_output=True, text=True, timeout=60, env=environ)
+    assert json.loads(short.stdout)["outbox"] == str(tmp_path / "out")
     missing = subprocess.run([sys.executable, "-m", "docproc", "status", "--config",
                               str(tmp_path / "nowhere.yaml")], capture_output=True, text=True,
                              timeout=60, env=environ)
