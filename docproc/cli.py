@@ -127,11 +127,12 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
+    from docproc.inbox.spool import recover_spool
     from docproc.intake import Intake
     from docproc.ledger import Ledger
     from docproc.metrics import publish_watcher_stats
     from docproc.tasks import configure, submit
-    from docproc.watcher import InboxWatcher, recover_spool
+    from docproc.watcher import InboxWatcher
 
     _prepare_state(settings)
     settings.inbox.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from docproc.inbox.spool import Claimed, spooled_claim, token_ns
 from docproc.ledger import TERMINAL, Ledger, Receipt
 from docproc.settings import Settings
 from docproc.stages import Job, new_job
-from docproc.watcher import Claimed, spooled_claim, token_ns
 
 log = logging.getLogger("docproc.intake")
 

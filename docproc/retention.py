@@ -22,11 +22,11 @@ from pathlib import Path
 from redis import RedisError
 
 from docproc.broker import redis_client
+from docproc.inbox.spool import token_ns
 from docproc.ledger import TERMINAL, Ledger
 from docproc.settings import Settings
 from docproc.tasks import app
 from docproc.units import human_bytes
-from docproc.watcher import token_ns
 
 log = logging.getLogger("docproc.retention")
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -206,7 +206,7 @@ from docproc.intake import Intake
 from docproc.ledger import Ledger
 from docproc.settings import load_settings
 from docproc.tasks import configure, submit
-from docproc.watcher import claim
+from docproc.inbox.spool import claim
 
 settings = load_settings(sys.argv[1], environ={})
 claims = [claim(settings.inbox / name, settings.inbox, settings.spool_dir)

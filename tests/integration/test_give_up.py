@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from docproc import tasks
+from docproc.inbox.spool import Claimed
 from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler
 from docproc.settings import Settings, load_settings
-from docproc.watcher import Claimed
 from tests.conftest import reports
 
 CONTENT = b"a scan that kills every worker that opens it\n"

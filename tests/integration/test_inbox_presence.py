@@ -20,11 +20,12 @@ import pytest
 import redis
 
 from docproc.console import render_status
+from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
 from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, WatcherSettings, load_settings
 from docproc.status_api import create_app
-from docproc.watcher import Claimed, InboxWatcher
+from docproc.watcher import InboxWatcher
 from tests.conftest import Daemon, missing, reports, require, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")

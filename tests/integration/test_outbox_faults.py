@@ -15,10 +15,10 @@ import pytest
 
 from docproc.broker import redis_client
 from docproc.holding import Holding, HoldingState
+from docproc.inbox.spool import claim
 from docproc.ledger import Ledger
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
-from docproc.watcher import claim
 from tests.conftest import Daemon, drop, missing, reports, require, run_docproc, wait_until
 
 

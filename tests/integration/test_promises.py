@@ -18,10 +18,10 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
 from docproc.settings import load_settings
 from docproc.status_api import create_app
-from docproc.watcher import Claimed
 from tests.conftest import (
     Daemon,
     children_of,

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 import redis
 
+from docproc.inbox.spool import Claimed
 from docproc.intake import Intake
 from docproc.ledger import Ledger
 from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Outcome, Reconciler, queued_keys
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job
-from docproc.watcher import Claimed
 from tests.conftest import broker_name, ledger_url, wait_until
 
 

@@ -19,8 +19,8 @@ import pytest
 import redis
 import yaml
 
+from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
-from docproc.watcher import Claimed
 from tests.aging import age, records_by_name
 from tests.conftest import Daemon, drop, free_port, reports, run_docproc, short_tmpdir, wait_until
 

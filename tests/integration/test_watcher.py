@@ -16,16 +16,9 @@ from typing import Any
 
 import pytest
 
+from docproc.inbox.spool import Claimed, claim, recover_spool
 from docproc.settings import WatcherSettings
-from docproc.watcher import (
-    Claimed,
-    InboxWatcher,
-    choose_mode,
-    claim,
-    is_ignored,
-    network_filesystem,
-    recover_spool,
-)
+from docproc.watcher import InboxWatcher, choose_mode, is_ignored, network_filesystem
 from tests.conftest import wait_until
 
 # watchdog's harmless warning when a new folder's watch is added twice (see docproc.watcher).

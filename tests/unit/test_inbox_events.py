@@ -1,4 +1,4 @@
-"""The watchdog internals docproc.inbox_events builds on are still there, as it uses them.
+"""The watchdog internals docproc.inbox.events builds on are still there, as it uses them.
 
 When watchdog changes them, this fails by name, before any watcher test times out on a
 burst of renames that no longer pairs.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from docproc import inbox_events
+from docproc.inbox import events as inbox_events
 
 pytestmark = pytest.mark.skipif(not inbox_events.HAVE_INOTIFY, reason="inotify is Linux's")
 
