@@ -22,7 +22,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,26 +147,52 @@ class Holding:
         return delay
 
     def take(self, limit: int) -> list[dict[str, Any]]:
-        """Remove and return up to limit held jobs, oldest first; end the outage when none is left.
+        """Remove and return up to limit held jobs, oldest first; end the outage at the last."""
+        return self._take([str(key) for key in self.redis.zrange(HELD, 0, limit - 1)])
+
+    def _take(self, keys: list[str]) -> list[dict[str, Any]]:
+        """Remove and return the held jobs of keys, in that order.
 
         Removed before they are sent: should the sender die in between, their records are
         still unfinished, and the reconciler sends them on as it does any orphan.
         """
-        keys = [str(key) for key in self.redis.zrange(HELD, 0, limit - 1)]
-        if not keys:
-            self.redis.delete(HELD_STATE)
-            return []
-        raw = self.redis.hmget(HELD_JOBS, keys)
-        pipe = self.redis.pipeline()
-        pipe.zrem(HELD, *keys)
-        pipe.hdel(HELD_JOBS, *keys)
-        pipe.execute()
         jobs = []
-        for value in raw:
-            if value:
-                job = json.loads(value)
-                job["released"] = True
-                jobs.append(job)
+        if keys:
+            pipe = self.redis.pipeline()
+            pipe.hmget(HELD_JOBS, keys)
+            pipe.zrem(HELD, *keys)
+            pipe.hdel(HELD_JOBS, *keys)
+            raw, _, _ = pipe.execute()
+            for value in raw:
+                if value:
+                    job = json.loads(value)
+                    job["released"] = True
+                    jobs.append(job)
         if not self.redis.zcard(HELD):
             self.redis.delete(HELD_STATE)
         return jobs
+
+    def release(self, problem: Callable[[], str | None],
+                send: Callable[[list[dict[str, Any]]], None]) -> int | None:
+        """When a try is due and problem() finds none, send on the documents held now.
+
+        Returns how many went on, or None when none was tried. Only those held when the
+        probe passed go, each once: one held again meanwhile waits for the next try, so a
+        probe that passes where documents do not fit never turns this into a loop.
+        """
+        if not self.due():
+            return None
+        found = problem()
+        if found is not None:
+            delay = self.back_off(found)
+            log.info("still holding %d: %s; trying again in %g s", self.count(), found, delay)
+            return None
+        held = [str(key) for key in self.redis.zrange(HELD, 0, -1)]
+        sent = 0
+        for start in range(0, len(held), RELEASE_BATCH):
+            jobs = self._take(held[start:start + RELEASE_BATCH])
+            if jobs:
+                send(jobs)
+                sent += len(jobs)
+        log.warning("the outbox can be written again: %d held documents go on", sent)
+        return sent

@@ -20,7 +20,7 @@ from redis import RedisError
 
 from docproc import queues, stages
 from docproc.broker import redis_client
-from docproc.holding import RELEASE_BATCH, Holding, is_infrastructure, probe_writable
+from docproc.holding import Holding, is_infrastructure, probe_writable
 from docproc.instance import die_with_parent
 from docproc.intake import Intake, written_after_claim
 from docproc.ledger import Ledger
@@ -417,21 +417,16 @@ def reconcile_task(self: Task) -> dict[str, list[str]]:
 
 def _release_held() -> None:
     """Send held documents on, in the order they came, once the outbox and spool take a write."""
-    holding = app.holding
-    if not holding.due():
-        return
     settings = app.settings
-    problem = probe_writable(settings.outbox) or probe_writable(settings.spool_dir)
-    if problem is not None:
-        delay = holding.back_off(problem)
-        log.info("still holding %d: %s; trying again in %g s", holding.count(), problem, delay)
-        return
-    sent = 0
-    while jobs := holding.take(RELEASE_BATCH):
+
+    def problem() -> str | None:
+        return probe_writable(settings.outbox) or probe_writable(settings.spool_dir)
+
+    def send(jobs: list[Job]) -> None:
         for stage_jobs in _by_next_stage(jobs):
             submit(stage_jobs, start=stages.next_stage(stage_jobs[0]))
-        sent += len(jobs)
-    log.warning("the outbox can be written again: %d held documents go on", sent)
+
+    app.holding.release(problem, send)
 
 
 def _by_next_stage(jobs: list[Job]) -> list[list[Job]]:

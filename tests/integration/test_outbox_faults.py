@@ -220,3 +220,24 @@ def test_held_documents_go_on_in_the_order_they_came(embedded: dict[str, Any],
     assert holding.state().count == 1
     assert [job["key"] for job in holding.take(2)] == ["c"]
     assert holding.state() == HoldingState(0, None, None) and holding.take(2) == []
+
+
+def test_a_release_sends_on_only_what_was_held_when_its_probe_passed(
+    embedded: dict[str, Any], make_config: Callable[..., Path],
+) -> None:
+    # A probe that passes where the documents do not fit: each one sent is held again at
+    # once. The release must end, leaving them for the next try, not loop on them.
+    holding = Holding(_ledger(load_settings(make_config(**embedded), environ={})).redis)
+    jobs = [{"key": f"k{n}", "received_ts": float(n), "timings_ms": {}} for n in range(40)]
+    holding.hold(jobs, "cannot write: No space left on device")
+    holding.redis.hset("docproc:held:state", "next_try", "0")
+    sent: list[str] = []
+
+    def send(batch: list[dict[str, Any]]) -> None:
+        sent.extend(job["key"] for job in batch)
+        holding.hold(batch, "cannot write: No space left on device")
+
+    assert holding.release(lambda: None, send) == 40
+    assert sent == [f"k{n}" for n in range(40)]
+    assert holding.count() == 40
+    assert holding.release(lambda: "still full", send) is None  # not due yet: backed off
