@@ -42,7 +42,7 @@ def console(stream: TextIO) -> Console:
     return Console(file=stream, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 
-def say(text: str, style: str | None = None) -> None:
+def say(text: str | Text, style: str | None = None) -> None:
     """Print a line for the user on stdout."""
     console(sys.stdout).print(text, style=style)
 

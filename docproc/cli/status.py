@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rich.text import Text
+
 from docproc.cli.common import EXIT_FAILURE, EXIT_OK, connect
 from docproc.cli.output import clip, line_width, safe, say, table
 from docproc.settings import Settings
@@ -21,6 +23,12 @@ WAIT_WORDS = {
     "settling": "settling",
     "empty": "empty, waiting for content",
 }
+# On a terminal: headings stand out, and so do the lines saying something needs a person.
+STYLES = (
+    (r"(?m)^(STATE|STAGE) .*$", "bold"),
+    (r"(?m)^Recent failures .*$", "bold red"),
+    (r"(?m)^(held|inbox     MISSING|inbox     no watcher|workers   none) .*$", "yellow"),
+)
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
@@ -35,8 +43,16 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(snapshot, indent=2))
     else:
-        say(render_status(settings, snapshot, time.time(), line_width()))
+        say(styled(render_status(settings, snapshot, time.time(), line_width())))
     return EXIT_OK
+
+
+def styled(text: str) -> Text:
+    """Return the status text with its headings and warnings styled."""
+    shown = Text(text)
+    for pattern, style in STYLES:
+        shown.highlight_regex(pattern, style)
+    return shown
 
 
 def _ms(value: float | None) -> str:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from rich.console import Console
+
 from docproc import stats
-from docproc.cli.status import render_status
+from docproc.cli.output import console, say
+from docproc.cli.status import render_status, styled
 from docproc.settings import load_settings
 
 
@@ -53,3 +58,18 @@ def test_status_lists_the_files_waiting_for_their_writer_after_the_inbox_line(
     lines = render_status(settings, snapshot, now).splitlines()
     assert lines[start + 1].startswith("spool ")
 
+
+
+def test_status_is_coloured_on_a_terminal_and_plain_in_a_pipe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = "STATE    DOCUMENTS\nfailed           1\n\nworkers   none online: nothing is processed"
+    piped = io.StringIO()
+    console(piped).print(styled(text))
+    assert piped.getvalue() == text + "\n"
+    coloured = Console(file=io.StringIO(), force_terminal=True, markup=False, highlight=False)
+    coloured.print(styled(text))
+    assert "\x1b[1mSTATE" in coloured.file.getvalue()
+    assert "\x1b[33mworkers" in coloured.file.getvalue()
+    say(styled(text + " [bold]x[/bold] :smile:"))
+    assert capsys.readouterr().out == text + " [bold]x[/bold] :smile:\n"
