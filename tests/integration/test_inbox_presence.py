@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import redis
 
-from docproc.console import render_status
+from docproc.cli.status import render_status
 from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
 from docproc.metrics import publish_watcher_stats

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from docproc import console, retry
+from docproc import retry
+from docproc.cli.retry import retry as retry_command
 from docproc.settings import load_settings
 from docproc.status_api import create_app
 from tests.conftest import Daemon, reports, run_docproc, wait_until
@@ -123,7 +124,7 @@ def test_names_with_newlines_escapes_and_bytes_not_utf8_stay_data(
         return real_retry(settings, ledger, key)
 
     monkeypatch.setattr(retry, "retry_document", flaky)
-    assert console.retry(settings, [], all_failed=True) == 1
+    assert retry_command(settings, [], all_failed=True) == 1
     out, err = capsys.readouterr()
     assert "2 documents sent again" in out
     assert broken_key in err and "No space left on device" in err
