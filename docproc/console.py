@@ -119,7 +119,7 @@ def _waited(entry: dict[str, Any]) -> str:
         return f"for {seconds:.1f} s"
     if seconds < 3600 or not entry.get("since"):
         return f"for {seconds / 60:.0f} min"
-    from docproc.stats import parse_since
+    from docproc.status.timestamps import parse_since
 
     since = time.localtime(parse_since(entry["since"]))
     return time.strftime("since %H:%M:%S" if seconds < 86400 else "since %Y-%m-%d %H:%M", since)
@@ -151,7 +151,7 @@ def waiting_lines(watcher: dict[str, Any], width: int) -> list[str]:
 def _ago(iso_time: str | None, now: float) -> str:
     if not iso_time:
         return "-"
-    from docproc.stats import parse_since
+    from docproc.status.timestamps import parse_since
 
     seconds = max(0.0, now - parse_since(iso_time))
     if seconds < 60:
@@ -186,13 +186,15 @@ def _connect(settings: Settings, command: str) -> Any:
 
 def status(settings: Settings, as_json: bool) -> int:
     """Print counts per state, throughput, queues, workers and recent failures."""
-    from docproc import stats
+    from docproc.status.documents import failures
+    from docproc.status.reports import ReportCache
+    from docproc.status.snapshot import collect
 
     ledger = _connect(settings, "status")
     if ledger is None:
         return EXIT_FAILURE
-    snapshot = stats.collect(settings, ledger)
-    snapshot["failures"] = stats.failures(ledger, stats.ReportCache(settings), limit=10)
+    snapshot = collect(settings, ledger)
+    snapshot["failures"] = failures(ledger, ReportCache(settings), limit=10)
     if as_json:
         print(json.dumps(snapshot, indent=2))
     else:
@@ -531,7 +533,7 @@ def _progress_text(counts: dict[str, int], total: int) -> str:
 
 def print_summary(settings: Settings, ledger: Any, planned: list[Planned], seconds: float) -> int:
     """Print what became of each file; return 1 when any failed."""
-    from docproc import stats
+    from docproc.status.reports import ReportCache
 
     counts = _tally(planned)
     parts = [f"{counts[state]} {state}" for state in ("done", "duplicate", "failed", "retried")
@@ -540,7 +542,7 @@ def print_summary(settings: Settings, ledger: Any, planned: list[Planned], secon
           + ", ".join(parts))
     failed = [item for item in planned if item.status == "failed"]
     if failed:
-        reports = stats.ReportCache(settings)
+        reports = ReportCache(settings)
         width = shutil.get_terminal_size().columns if sys.stdout.isatty() else 10_000
         print("failed:")
         print("\n".join(failure_lines(

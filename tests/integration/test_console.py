@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import redis
 
-from docproc import console, stats
+from docproc import console
 from docproc.console import Progress, copy_into_inbox, plan_ingest, render_status, table
 from docproc.settings import load_settings
+from docproc.status.timestamps import parse_since
 from tests.conftest import Daemon, reports, wait_until
 
 ENCRYPTED = "pdf-hard/r6-user-password.pdf"
@@ -159,7 +160,7 @@ def test_status_lists_the_files_waiting_for_their_writer_after_the_inbox_line(
     start = next(i for i, line in enumerate(lines) if line.startswith("inbox "))
     assert lines[start + 1] == "  waiting for their writer:"
     old, evil, empty, more = lines[start + 2:start + 6]
-    clock = time.strftime("%H:%M:%S", time.localtime(stats.parse_since(waiting[0]["since"])))
+    clock = time.strftime("%H:%M:%S", time.localtime(parse_since(waiting[0]["since"])))
     assert old.split() == ["scans/old.pdf", "4.7", "MB", "since", clock, "open", "for",
                            "writing"]
     assert evil.split() == ["evil\\x1b[2J\\u202etxt.exe", "512", "B", "for", "3.2", "s",
