@@ -18,7 +18,7 @@ from docproc.status.watchers import inbox_problem
 log = logging.getLogger("docproc.api")
 
 
-def health(settings: Settings, probe: Ledger) -> dict[str, Any]:
+def health_check(settings: Settings, probe: Ledger) -> dict[str, Any]:
     """Return the health check's answer: status ok, degraded or unavailable, and why not ok."""
     problem = broker_problem(settings, probe.redis)
     workers: list[str] = []
