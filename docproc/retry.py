@@ -21,7 +21,7 @@ from typing import Any
 from docproc.ledger import Ledger
 from docproc.outbox import printable
 from docproc.settings import Settings
-from docproc.stats import inside_outbox
+from docproc.status.reports import inside_outbox
 
 log = logging.getLogger("docproc.retry")
 RETRIED_SECTION = "retried"

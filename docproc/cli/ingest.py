@@ -100,7 +100,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 def print_summary(settings: Settings, ledger: Ledger, planned: list[Planned],
                   seconds: float) -> int:
     """Print what became of each file; return 1 when any failed."""
-    from docproc import stats
+    from docproc.status.reports import ReportCache
 
     counts = tally(planned)
     parts = [f"{counts[state]} {state}" for state in ("done", "duplicate", "failed", "retried")
@@ -108,7 +108,7 @@ def print_summary(settings: Settings, ledger: Ledger, planned: list[Planned],
     say(f"{plural(len(planned), 'file')} in {seconds:.1f} s: " + ", ".join(parts))
     failed = [item for item in planned if item.status == "failed"]
     if failed:
-        reports = stats.ReportCache(settings)
+        reports = ReportCache(settings)
         say("failed:")
         say("\n".join(failure_lines(
             [(item.key or "", item.relpath, "", (reports.get(item.extra) or {}).get("error"),

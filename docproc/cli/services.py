@@ -54,7 +54,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.inbox.spool import recover_spool
     from docproc.intake import Intake
     from docproc.ledger import Ledger
-    from docproc.metrics import publish_watcher_stats
+    from docproc.status.watchers import publish_watcher_stats
     from docproc.tasks import configure, submit
     from docproc.watcher import InboxWatcher
 

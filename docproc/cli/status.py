@@ -33,13 +33,15 @@ STYLES = (
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     """Print the state of docproc, as text or (--json) as the API's snapshot."""
-    from docproc import stats
+    from docproc.status.documents import failures
+    from docproc.status.reports import ReportCache
+    from docproc.status.snapshot import collect
 
     ledger = connect(settings, "status")
     if ledger is None:
         return EXIT_FAILURE
-    snapshot = stats.collect(settings, ledger)
-    snapshot["failures"] = stats.failures(ledger, stats.ReportCache(settings), limit=10)
+    snapshot = collect(settings, ledger)
+    snapshot["failures"] = failures(ledger, ReportCache(settings), limit=10)
     if args.json:
         print(json.dumps(snapshot, indent=2))
     else:
@@ -68,7 +70,7 @@ def _waited(entry: dict[str, Any]) -> str:
         return f"for {seconds:.1f} s"
     if seconds < 3600 or not entry.get("since"):
         return f"for {seconds / 60:.0f} min"
-    from docproc.stats import parse_since
+    from docproc.status.timestamps import parse_since
 
     since = time.localtime(parse_since(entry["since"]))
     return time.strftime("since %H:%M:%S" if seconds < 86400 else "since %Y-%m-%d %H:%M", since)
@@ -100,7 +102,7 @@ def waiting_lines(watcher: dict[str, Any], width: int) -> list[str]:
 def _ago(iso_time: str | None, now: float) -> str:
     if not iso_time:
         return "-"
-    from docproc.stats import parse_since
+    from docproc.status.timestamps import parse_since
 
     seconds = max(0.0, now - parse_since(iso_time))
     if seconds < 60:

@@ -22,8 +22,8 @@ import redis
 from docproc.cli.status import render_status
 from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
-from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, WatcherSettings, load_settings
+from docproc.status.watchers import publish_watcher_stats
 from docproc.status_api import create_app
 from docproc.watcher import InboxWatcher
 from tests.conftest import Daemon, missing, reports, require, wait_until

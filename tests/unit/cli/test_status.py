@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from docproc import stats
 from docproc.cli.output import console, say
 from docproc.cli.status import render_status, styled
 from docproc.settings import load_settings
+from docproc.status.timestamps import parse_since
 
 
 def test_status_lists_the_files_waiting_for_their_writer_after_the_inbox_line(
@@ -44,7 +44,7 @@ def test_status_lists_the_files_waiting_for_their_writer_after_the_inbox_line(
     start = next(i for i, line in enumerate(lines) if line.startswith("inbox "))
     assert lines[start + 1] == "  waiting for their writer:"
     old, evil, empty, more = lines[start + 2:start + 6]
-    clock = time.strftime("%H:%M:%S", time.localtime(stats.parse_since(waiting[0]["since"])))
+    clock = time.strftime("%H:%M:%S", time.localtime(parse_since(waiting[0]["since"])))
     assert old.split() == ["scans/old.pdf", "4.7", "MB", "since", clock, "open", "for",
                            "writing"]
     assert evil.split() == ["evil\\x1b[2J\\u202etxt.exe", "512", "B", "for", "3.2", "s",

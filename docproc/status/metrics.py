@@ -8,12 +8,9 @@ process on every machine add up without prometheus_client's multiprocess mode.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -21,12 +18,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from redis import RedisError
 
-from docproc import stats
 from docproc.ledger import DURATION_BUCKETS, Ledger
 from docproc.settings import Settings
-
-if TYPE_CHECKING:
-    from docproc.watcher import InboxWatcher
+from docproc.status.snapshot import collect
 
 log = logging.getLogger("docproc.metrics")
 
@@ -53,7 +47,7 @@ class DocprocCollector(Collector):
 
     def _families(self) -> Iterator[Any]:
         ledger, now = self.ledger, time.time()
-        snapshot = stats.collect(self.settings, ledger, now)
+        snapshot = collect(self.settings, ledger, now)
 
         finished = CounterMetricFamily(
             "docproc_documents", "Documents that reached an end state, by status and kind",
@@ -170,48 +164,3 @@ def registry(settings: Settings, ledger: Ledger) -> CollectorRegistry:
 def exposition(collectors: CollectorRegistry) -> bytes:
     """Return the Prometheus text exposition of a registry."""
     return generate_latest(collectors)
-
-
-def publish_watcher_stats(
-    watcher: InboxWatcher, settings: Settings, stop: threading.Event,
-    interval: float = stats.WATCHER_PUBLISH_SECONDS,
-) -> threading.Thread:
-    """Publish a watcher's counters, waiting files and the spool's size to Redis until stop."""
-    from docproc.broker import redis_client
-    from docproc.outbox import printable
-
-    ledger = Ledger(redis_client(settings))
-    name = f"{socket.gethostname()}/{os.getpid()}"
-
-    def run() -> None:
-        failing = False
-        spool, spool_due = {"files": 0, "bytes": 0}, 0.0
-        while True:
-            started = time.monotonic()
-            if started >= spool_due:
-                spool = stats.spool_size(settings.spool_dir)
-                # At a backlog of 100,000 files a scan takes a while: it may use at most a
-                # twentieth of the watcher's time, so the spool figures then lag by seconds.
-                spool_due = started + max(interval, 20 * (time.monotonic() - started))
-            summary = watcher.waiting()
-            try:
-                ledger.publish("watcher", name, {
-                    **watcher.stats(), "spool_files": spool["files"],
-                    "spool_bytes": spool["bytes"], "at": time.time(),
-                    # Names as the ledger keeps them: undecodable bytes would break the JSON.
-                    "waiting": [{**w.to_dict(), "relpath": printable(w.relpath)}
-                                for w in summary.oldest],
-                    "waiting_by_reason": summary.counts,
-                    "inbox": watcher.inbox_state(),
-                }, stats.WATCHER_STATS_TTL)
-                failing = False
-            except RedisError as exc:
-                if not failing:
-                    log.warning("cannot publish the watcher's counters: %s", exc)
-                failing = True
-            if stop.wait(interval):
-                break
-
-    thread = threading.Thread(target=run, name="docproc-watcher-stats", daemon=True)
-    thread.start()
-    return thread

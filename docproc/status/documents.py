@@ -1,0 +1,99 @@
+"""One document as the status shows it: its summary, its stages' progress, everything about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from docproc.ledger import Ledger
+from docproc.status.reports import ReportCache
+from docproc.status.timestamps import iso
+
+STAGES = ("detect", "extract", "analyze", "thumbnail")
+
+
+def summary(record: dict[str, Any], report: dict[str, Any] | None) -> dict[str, Any]:
+    """Return what a listing shows of one document."""
+    report = report or {}
+    kind = (report.get("type") or {}).get("kind")
+    error = report.get("error")
+    if error is None and record.get("error_type"):
+        error = {"stage": None, "type": record["error_type"], "message": None}
+    return {
+        "key": record["key"],
+        "id": record.get("id"),
+        "name": record.get("name"),
+        "relpath": record.get("relpath"),
+        "bytes": record.get("bytes"),
+        "status": record.get("status"),
+        "stage": record.get("stage"),
+        "worker": record.get("worker") or None,
+        "retries": int(record.get("retries") or 0) + int(record.get("recoveries") or 0),
+        "kind": kind,
+        "pages": report.get("pages"),
+        "received_at": record.get("received_at"),
+        "finished_at": iso(record.get("finished_ts")),
+        "duplicate_of": record.get("duplicate_of") or None,
+        "error_type": record.get("error_type") or None,
+        "error": error,
+        "has_thumbnail": bool(report.get("thumbnail")),
+        "has_text": bool(report.get("text")),
+    }
+
+
+def progress(record: dict[str, Any], report: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Return each stage's state and times: done, running, failed, skipped or waiting."""
+    times: dict[str, dict[str, float]] = record.get("stages") or {}
+    report = report or {}
+    failed_in = (report.get("error") or {}).get("stage")
+    # The report's timings are finer than the ledger's millisecond timestamps.
+    measured: dict[str, float] = report.get("timings_ms") or {}
+    status, current = record.get("status"), record.get("stage")
+    steps = []
+    for stage in STAGES:
+        started, ended = times.get(stage, {}).get("started"), times.get(stage, {}).get("ended")
+        if stage == failed_in:
+            state = "failed"
+        elif started and ended:
+            state = "done"
+        elif started and status == "running" and current == stage:
+            state = "running"
+        elif started:
+            state = "failed" if status == "failed" else "interrupted"
+        elif status in ("done", "duplicate", "failed", "retried"):
+            state = "skipped"
+        else:
+            state = "waiting"
+        steps.append({
+            "stage": stage, "state": state, "started_at": iso(started), "ended_at": iso(ended),
+            "duration_ms": measured.get(stage, round((ended - started) * 1000, 1))
+            if started and ended else None,
+        })
+    return steps
+
+
+def detail(ledger: Ledger, reports: ReportCache, record: dict[str, Any]) -> dict[str, Any]:
+    """Return everything about one document: its summary, progress and report."""
+    report = reports.get(record)
+    body = summary(record, report)
+    key = record["key"]
+    body.update(
+        sha256=record.get("sha256"),
+        recoveries=int(record.get("recoveries") or 0),
+        progress=progress(record, report),
+        report=report,
+        retried_at=iso(record.get("retried_ts")),
+        retried_as=ledger.retried_as(record) if record.get("status") == "retried" else None,
+        links={
+            "self": f"/api/documents/{key}",
+            "text": f"/api/documents/{key}/text" if body["has_text"] else None,
+            "thumbnail": f"/api/documents/{key}/thumbnail" if body["has_thumbnail"] else None,
+            "retry": f"/api/documents/{key}/retry" if record.get("status") == "failed" else None,
+        },
+    )
+    return body
+
+
+def failures(ledger: Ledger, reports: ReportCache, limit: int = 10) -> list[dict[str, Any]]:
+    """Return the newest failed documents (not yet retried) with their reasons."""
+    records, _ = ledger.page(statuses={"failed"}, limit=limit)
+    return [summary(record, reports.get(record)) for record in records]
