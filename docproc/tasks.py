@@ -32,7 +32,7 @@ from docproc.reconcile import (
     Reconciler,
     queued_keys,
 )
-from docproc.schedules import daily_at
+from docproc.schedule.clock import daily_at
 from docproc.settings import Settings, load_settings
 from docproc.stages import Job, Stage, StageContext
 
@@ -72,7 +72,7 @@ class DocprocCelery(Celery):
 
 
 # Modules whose tasks the worker registers besides the stage tasks here.
-app = DocprocCelery("docproc", set_as_current=True, include=["docproc.daily", "docproc.retention"])
+app = DocprocCelery("docproc", set_as_current=True, include=["docproc.schedule.tasks"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -113,7 +113,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule": {
             "reconcile": {"task": "docproc.reconcile", "schedule": RECONCILE_SECONDS,
                           "options": {"expires": RECONCILE_SECONDS * 2}},
-            # Local times; docproc.beat.LeaderScheduler runs them from one Beat only.
+            # Local times; docproc.schedule.beat.LeaderScheduler runs them from one Beat only.
             "daily-report": {"task": "docproc.daily.report",
                              "schedule": daily_at(settings.schedule.daily_report)},
             "purge": {"task": "docproc.purge", "schedule": daily_at(settings.schedule.purge)},

@@ -52,8 +52,8 @@ def age_beat_runs(client: redis.Redis, names: list[str], days: int = 2) -> None:
     """Note Beat's last runs of these entries days ago: a daily entry is then a missed run,
     due once as soon as a Beat leads, whatever its time of day and whenever Beat starts.
     """
-    from docproc.beat import last_run_note
     from docproc.ledger import Ledger
+    from docproc.schedule.beat import last_run_note
 
     ran = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     for name in names:

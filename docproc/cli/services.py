@@ -110,8 +110,8 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     """Run Celery Beat; the one holding the lock in Redis sends."""
-    from docproc.beat import RENEW_SECONDS
     from docproc.broker import wait_for_broker
+    from docproc.schedule.beat import RENEW_SECONDS
     from docproc.tasks import configure
 
     prepare_state(settings)
@@ -119,7 +119,8 @@ def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     wait_for_broker(settings)
     # Any number of Beats may run: the one holding the lock in Redis sends, the others stand
     # by; last runs live in Redis too, so the schedule needs no file.
-    app.start(["beat", "--loglevel", "INFO", "--scheduler", "docproc.beat:LeaderScheduler",
+    app.start(["beat", "--loglevel", "INFO",
+               "--scheduler", "docproc.schedule.beat:LeaderScheduler",
                "--max-interval", str(int(RENEW_SECONDS))])
     return EXIT_OK
 

@@ -1,6 +1,7 @@
 """Beat's schedule under `docproc up`: the daily report and the purge run once when due (here:
 missed runs, last noted two days ago); a day whose report was never built is caught up at the
-next start. When a run is due by the clock is test_beat_clock's and test_daily_units' part.
+next start. When a run is due by the clock is the part of
+tests/integration/schedule/test_beat_clock.py and tests/unit/schedule/test_clock.py.
 """
 
 from __future__ import annotations

@@ -5,17 +5,15 @@ Documents (done and duplicate, and failed attempts that were retried) go after
 counted in whole UTC days of receipt, like the outbox day folders. Daily reports stay as long
 as failed documents. Unfinished documents and their
 spool files are never touched, and neither is the inbox. `docproc purge --dry-run` lists
-what would go; Beat runs the `docproc.purge` task at `schedule.purge`.
+what would go; Beat runs the `docproc.purge` task (schedule/tasks.py) at `schedule.purge`.
 """
 
 from __future__ import annotations
 
 import datetime
-import logging
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +23,8 @@ from docproc.broker import redis_client
 from docproc.inbox.spool import token_ns
 from docproc.ledger import TERMINAL, Ledger
 from docproc.settings import Settings
-from docproc.tasks import app
 from docproc.units import human_bytes
 
-log = logging.getLogger("docproc.retention")
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REPORT_NAME = re.compile(r"^daily-(\d{4}-\d{2}-\d{2})\.(json|html)$")
 SPOOL_SUFFIXES = (".data", ".claim.json", ".claim.tmp", ".work")
@@ -247,57 +243,42 @@ def describe(plan: Plan) -> list[str]:
     return lines
 
 
-def _heading(plan: Plan, settings: Settings) -> str:
+def heading(plan: Plan, settings: Settings) -> str:
+    """Return the line that says which documents a plan's cutoffs and settings let go."""
     return (f"retention: documents received before {plan.done_before} "
             f"(retention.days {settings.retention.days}), failed ones before "
             f"{plan.failed_before} (retention.failed_days {settings.retention.failed_days})")
 
 
-def purge_now(settings: Settings, ledger: Ledger) -> tuple[Plan, Outcome]:
-    """Apply retention now; return what was planned and what was done."""
-    plan = make_plan(settings, ledger, datetime.datetime.now(datetime.UTC))
-    return plan, apply_plan(plan, ledger)
+@dataclass(frozen=True)
+class Purge:
+    """A purge: what it planned, and what applying the plan did (nothing with dry_run)."""
+
+    plan: Plan
+    outcome: Outcome
+    dry_run: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Return whether the plan had nothing to remove."""
+        return not self.plan.items and not self.plan.records
 
 
-@app.task(name="docproc.purge", ignore_result=True)
-def purge_task() -> dict[str, int]:
-    """Apply retention (the scheduled purge)."""
-    plan, outcome = purge_now(app.settings, app.ledger)
-    for error in outcome.errors:
-        log.error("purge: %s", error)
-    log.info("purge: removed %d folders and files (%s) and %d ledger records; kept %d "
-             "unfinished", outcome.items, human_bytes(outcome.bytes), outcome.records,
-             plan.unfinished)
-    return {"items": outcome.items, "bytes": outcome.bytes, "records": outcome.records}
+class LedgerUnavailable(RedisError):
+    """The ledger did not answer while planning: nothing was removed."""
 
 
-def purge_command(settings: Settings, dry_run: bool) -> int:
-    """Apply retention now, or with dry_run list what would go and its size."""
-    ledger = Ledger(redis_client(settings))
+def purge(settings: Settings, ledger: Ledger | None = None, *, dry_run: bool = False,
+          now: datetime.datetime | None = None) -> Purge:
+    """Apply retention now, or with dry_run only plan it.
+
+    Raises LedgerUnavailable when the ledger does not answer before anything is removed:
+    without it, finished documents cannot be told from unfinished ones.
+    """
+    ledger = ledger or Ledger(redis_client(settings))
     try:
         ledger.redis.ping()
-        plan = make_plan(settings, ledger, datetime.datetime.now(datetime.UTC))
+        plan = make_plan(settings, ledger, now or datetime.datetime.now(datetime.UTC))
     except RedisError as exc:
-        print(f"docproc purge: the ledger at {settings.redis_url} does not answer ({exc}); purge "
-              "needs it to tell finished documents from unfinished ones: start docproc "
-              "(docproc up) first", file=sys.stderr)
-        return 1
-    print(_heading(plan, settings))
-    if not plan.items and not plan.records:
-        print("nothing to purge")
-    elif dry_run:
-        print("would remove:")
-        print("\n".join(describe(plan)))
-        print(f"would free {human_bytes(plan.bytes)}; nothing was changed (--dry-run)")
-    else:
-        outcome = apply_plan(plan, ledger)
-        print("removed:")
-        print("\n".join(describe(plan)))
-        print(f"freed {human_bytes(outcome.bytes)}, forgot {outcome.records} ledger records")
-        for error in outcome.errors:
-            print(f"docproc purge: {error}", file=sys.stderr)
-        if outcome.errors:
-            return 1
-    if plan.unfinished:
-        print(f"kept {plan.unfinished} unfinished documents received before {plan.done_before}")
-    return 0
+        raise LedgerUnavailable(str(exc)) from exc
+    return Purge(plan, Outcome() if dry_run else apply_plan(plan, ledger), dry_run)

@@ -18,8 +18,8 @@ import pytest
 import redis
 
 from docproc import tasks
-from docproc.beat import LeaderScheduler
-from docproc.schedules import daily_at
+from docproc.schedule.beat import LeaderScheduler
+from docproc.schedule.clock import daily_at
 from docproc.settings import load_settings
 
 REPORT = "docproc.daily.report"

@@ -72,10 +72,11 @@ def day(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFact
     broker_url = f"redis+socket://{valkey_socket}"
     client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
     client.flushdb()
+    state = short_tmpdir("dpd-")
     config = root / "docproc.yaml"
     config.write_text(yaml.safe_dump({
         "inbox": str(root / "inbox"), "outbox": str(root / "outbox"),
-        "state_dir": str(short_tmpdir("dpd-")), "broker_url": broker_url,
+        "state_dir": str(state), "broker_url": broker_url,
         "watcher": {"settle_seconds": 0.3},
         # A short soft limit, so that a summary task stuck on a hung read fails quickly.
         "workers": {"concurrency": 2, "task_time_limit": 6, "task_soft_time_limit": 2},
@@ -94,6 +95,9 @@ def day(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFact
             (inbox / name).write_text(text)
         count = len(FILES) + len(TEXTS)
         wait_until(lambda: len(reports(outbox)) == count, 60, message=f"{count} reports")
+        # A report is written before its document's end is recorded and its spool files go.
+        wait_until(lambda: not any((state / "spool").iterdir()), 30,
+                   message="the spool to be cleaned")
         yesterday = datetime.date.today() - datetime.timedelta(days=1)
         morning = datetime.datetime.combine(yesterday, datetime.time(9, 0)).astimezone()
         records = records_by_name(client)

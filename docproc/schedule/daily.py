@@ -1,46 +1,34 @@
-"""The daily batch report: a Celery chord over a day's documents, its catch-up, `docproc report`.
+"""The daily batch report: summarize a local day's documents and write its JSON and HTML.
 
-Beat sends `docproc.daily.report` at `schedule.daily_report`. That task splits the previous
-(local) day's documents into chunks and starts a chord: one `summarize` task per chunk reads
-the chunk's report.json files and returns a partial summary; the `write` callback merges them
-and writes `outbox/reports/daily-YYYY-MM-DD.json` and `.html`. A report.json that cannot be
-read is listed as not summarized; a summary task that fails as a whole (time limit, lost
-worker) fails the chord, and its errback `fallback` writes the report from the chunks that
-did return, listing the documents of the others.
+The documents come from the ledger (in chunks, which schedule/tasks.py spreads over a Celery
+chord) or, when its Redis does not answer, from the outbox folders. A report.json that cannot
+be read is listed as not summarized. The report goes to `outbox/reports/daily-YYYY-MM-DD.json`
+and `.html`, each replaced whole.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import logging
 import os
 import secrets
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from celery import chord
-from celery.result import AsyncResult
 from redis import RedisError
 
-from docproc import daily_html
 from docproc.broker import redis_client
-from docproc.daily_summary import Summary, Window, add_document, finish, merge, new_summary
 from docproc.ledger import Ledger
-from docproc.schedules import parse_clock
+from docproc.schedule.clock import parse_clock
+from docproc.schedule.html import render
+from docproc.schedule.summary import Summary, Window, add_document, finish, merge, new_summary
 from docproc.settings import Settings
 from docproc.stages import utc_now
-from docproc.tasks import app
 
-log = logging.getLogger("docproc.daily")
 # Documents per summary task: a day of 100,000 documents is 200 small tasks, not one chord
 # of 100,000.
 CHUNK = 500
-# Which documents each summary task had, for the errback: kept this long.
-RUN_SECONDS = 2 * 86400
-# Keeps the scheduled run and the catch-up from building the same day twice at start-up.
-BUILD_LOCK_SECONDS = 120
 REPORTS = "reports"
 READ_ERRORS = (OSError, ValueError, TypeError, KeyError, AttributeError)
 
@@ -153,12 +141,27 @@ def write_report(outbox: Path, window: Window, summary: Summary,
     json_path, html_path = report_paths(outbox, window.day)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(json_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-    _write_atomically(html_path, daily_html.render(report, json_path.name))
+    _write_atomically(html_path, render(report, json_path.name))
     return report, [json_path, html_path]
 
 
-def build_now(settings: Settings, day: datetime.date) -> tuple[dict[str, Any], list[Path], str]:
-    """Build a day's report in this process; return it, its paths and a note for the reader.
+@dataclass(frozen=True)
+class Built:
+    """A report built in this process: its content, its files, and a note for the reader."""
+
+    report: dict[str, Any]
+    paths: list[Path]
+    note: str = ""
+
+    @property
+    def unfinished(self) -> int:
+        """Return how many of the day's documents were still being processed."""
+        status = self.report["by_status"]
+        return int(status.get("queued", 0) + status.get("running", 0))
+
+
+def build_now(settings: Settings, day: datetime.date) -> Built:
+    """Build a day's report in this process.
 
     The ledger lists the day's documents; when its Redis does not answer, the outbox folders do.
     """
@@ -180,11 +183,11 @@ def build_now(settings: Settings, day: datetime.date) -> tuple[dict[str, Any], l
         kept = json.loads(json_path.read_text(encoding="utf-8"))
         if kept.get("documents"):
             # Retention purged the day since: its report is all that is left of it.
-            return kept, [json_path, html_path], (
+            return Built(kept, [json_path, html_path], (
                 f"no documents of {day} are left (purged after retention.days?); "
-                "kept the report built before")
+                "kept the report built before"))
     report, paths = write_report(settings.outbox, window, summary, source)
-    return report, paths, note
+    return Built(report, paths, note)
 
 
 def missing_days(settings: Settings, ledger: Ledger, now: datetime.datetime) -> list[datetime.date]:
@@ -206,118 +209,10 @@ def missing_days(settings: Settings, ledger: Ledger, now: datetime.datetime) -> 
     return days
 
 
-def start_chord(day: datetime.date, chunk_size: int = CHUNK) -> int:
-    """Send the chord that builds a day's report; return how many summary tasks it has."""
-    window = Window.of(day)
-    keys = app.ledger.received_between(window.start.timestamp(), window.end.timestamp())
-    chunks = [keys[at:at + chunk_size] for at in range(0, len(keys), max(1, chunk_size))]
-    if not chunks:
-        write_report(app.settings.outbox, window, new_summary(), "ledger")
-        log.info("daily report of %s: no documents", day)
-        return 0
-    run = secrets.token_hex(8)
-    app.ledger.keep(f"daily:run:{run}", {str(n): json.dumps(chunk) for n, chunk in
-                                         enumerate(chunks)}, RUN_SECONDS)
-    header = [summarize_task.s(chunk, day.isoformat()).set(task_id=f"{run}-{n}")
-              for n, chunk in enumerate(chunks)]
-    body = write_task.s(day.isoformat())
-    body.on_error(fallback_task.s(day.isoformat(), run))
-    chord(header)(body)
-    log.info("daily report of %s: summarizing %d documents in %d tasks", day, len(keys),
-             len(chunks))
-    return len(chunks)
-
-
-@app.task(name="docproc.daily.report", ignore_result=True)
-def report_task(day: str | None = None, chunk_size: int = CHUNK) -> None:
-    """Start building a day's report (yesterday's by default), unless it is being built."""
-    target = datetime.date.fromisoformat(day) if day else yesterday()
-    if not app.ledger.lock(f"daily:{target.isoformat()}", BUILD_LOCK_SECONDS):
-        log.info("daily report of %s: already being built", target)
-        return
-    start_chord(target, chunk_size)
-
-
-@app.task(name="docproc.daily.summarize", ignore_result=False, autoretry_for=(RedisError,),
-          retry_backoff=True, max_retries=3)
-def summarize_task(keys: list[str], day: str) -> Summary:
-    """Summarize a chunk of a day's documents (a chord header task)."""
-    return summarize_keys(app.ledger, keys, Window.of(datetime.date.fromisoformat(day)))
-
-
-@app.task(name="docproc.daily.write", ignore_result=True)
-def write_task(parts: list[Summary], day: str) -> None:
-    """Merge the chunks' summaries and write the day's report (the chord callback)."""
-    window = Window.of(datetime.date.fromisoformat(day))
-    report, paths = write_report(app.settings.outbox, window, merge(parts), "ledger")
-    log.info("daily report of %s: %d documents -> %s", day, report["documents"], paths[0])
-
-
-@app.task(name="docproc.daily.fallback", ignore_result=True)
-def fallback_task(failed_task_id: str, day: str, run: str) -> None:
-    """Write the day's report from the chunks that were summarized (the chord's errback)."""
-    window = Window.of(datetime.date.fromisoformat(day))
-    parts = []
-    for number, keys in sorted(app.ledger.kept(f"daily:run:{run}").items(),
-                               key=lambda item: int(item[0])):
-        result = AsyncResult(f"{run}-{number}", app=app)
-        if result.successful():
-            parts.append(result.result)
-            continue
-        failure = result.result
-        why = (f"{type(failure).__name__}: {failure}" if isinstance(failure, BaseException)
-               else result.state.lower())
-        parts.append(summarize_keys(app.ledger, json.loads(keys), window,
-                                    reason=f"its summary task failed ({why})"))
-    if not parts:
-        log.error("daily report of %s: the chord failed and its chunks are no longer known; "
-                  "run `docproc report --date %s`", day, day)
-        return
-    report, paths = write_report(app.settings.outbox, window, merge(parts), "ledger")
-    log.warning("daily report of %s: %d of %d documents could not be summarized -> %s", day,
-                len(report["not_summarized"]), report["documents"], paths[0])
-
-
-@app.task(name="docproc.daily.catch_up", ignore_result=True)
-def catch_up_task() -> list[str]:
-    """Build the reports of recent days that had documents but got no report (daemon down)."""
-    days = missing_days(app.settings, app.ledger, datetime.datetime.now().astimezone())
-    for day in days:
-        report_task.delay(day.isoformat())
-    if days:
-        log.info("catching up the daily reports of %s", ", ".join(map(str, days)))
-    return [day.isoformat() for day in days]
-
-
-def _headline(report: dict[str, Any]) -> str:
+def headline(report: dict[str, Any]) -> str:
+    """Return the one line that sums up a report: its day, documents, pages and words."""
     status = report["by_status"]
     counts = ", ".join(f"{count} {name}" for name, count in status.items() if count)
     return (f"daily report of {report['date']}: {report['documents']} documents"
             f"{' (' + counts + ')' if counts else ''}; {report['pages']} pages, "
             f"{report['words']} words")
-
-
-def report_command(settings: Settings, day: datetime.date | None) -> int:
-    """Build a day's report now (yesterday's by default) and say where it is."""
-    today = datetime.date.today()
-    day = day or yesterday()
-    if day > today:
-        print(f"docproc report: {day} is in the future", file=sys.stderr)
-        return 2
-    try:
-        report, paths, note = build_now(settings, day)
-    except OSError as exc:
-        print(f"docproc report: cannot write into {settings.outbox / REPORTS}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
-        return 1
-    if note:
-        print(f"docproc report: {note}", file=sys.stderr)
-    print(_headline(report))
-    if report["not_summarized"]:
-        print(f"  {len(report['not_summarized'])} could not be summarized (listed in the report)")
-    unfinished = report["by_status"].get("queued", 0) + report["by_status"].get("running", 0)
-    if unfinished:
-        print(f"  {unfinished} still being processed")
-    for path in paths:
-        print(f"  {path}")
-    return 0

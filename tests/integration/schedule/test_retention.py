@@ -74,6 +74,9 @@ def aged(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFac
         shutil.copy(corpus / "pdf-hard/r6-user-password.pdf", inbox / "locked.pdf")
         drop(corpus / "images-bad/decompression_bomb.gif", inbox / "bomb.gif")
         wait_until(lambda: len(reports(outbox)) == 5, 60, message="5 reports")
+        # A report is written before its document's end is recorded and its spool files go.
+        wait_until(lambda: not any((state / "spool").iterdir()), 30,
+                   message="the spool to be cleaned")
     finally:
         daemon.stop()
     records = records_by_name(client)

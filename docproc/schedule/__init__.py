@@ -1,0 +1,1 @@
+"""Scheduled work: one leading Beat, daily times, the daily report and retention."""
