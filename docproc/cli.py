@@ -19,7 +19,7 @@ from docproc.names import escape, escape_log_messages
 from docproc.settings import ConfigError, Settings, load_settings
 
 if TYPE_CHECKING:
-    from docproc.intake import Intake
+    from docproc.inbox.intake import Intake
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,8 +127,8 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
+    from docproc.inbox.intake import Intake
     from docproc.inbox.spool import recover_spool
-    from docproc.intake import Intake
     from docproc.ledger import Ledger
     from docproc.metrics import publish_watcher_stats
     from docproc.tasks import configure, submit
