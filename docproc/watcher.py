@@ -29,9 +29,9 @@ from watchdog.observers.api import BaseObserver
 from docproc.inbox.events import EVENT_FILTER, event_observer, polling_observer
 from docproc.inbox.presence import PRESENCE_CHECK_SECONDS, InboxPresence
 from docproc.inbox.spool import Claimed, claim_regular, utc_iso
+from docproc.inbox.wholeness import missing_end
 from docproc.inbox.writers import WriterScan
 from docproc.settings import WatcherSettings
-from docproc.wholeness import missing_end
 
 log = logging.getLogger("docproc.watcher")
 

@@ -7,7 +7,7 @@ beside the inbox is a move with no source, not a created file still being writte
 polling observer stats with lstat and keeps less per file.
 
 This is worth the coupling: a 10,000-file burst costs seconds instead of minutes.
-`tests/unit/test_inbox_events.py` fails loudly when watchdog changes what is used here.
+`tests/unit/inbox/test_events.py` fails loudly when watchdog changes what is used here.
 """
 
 from __future__ import annotations
