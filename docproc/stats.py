@@ -24,9 +24,9 @@ from kombu import Connection
 
 from docproc import queues
 from docproc.holding import Holding
+from docproc.inbox.candidates import WAIT_REASONS
 from docproc.ledger import DURATION_BUCKETS, TERMINAL, Ledger
 from docproc.settings import Settings, as_redis_url
-from docproc.watcher import WAIT_REASONS
 
 log = logging.getLogger("docproc.stats")
 

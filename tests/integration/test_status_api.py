@@ -20,12 +20,13 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from docproc import stats, status_api
+from docproc.inbox.candidates import WAIT_REASONS
 from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
 from docproc.metrics import publish_watcher_stats
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
-from docproc.watcher import WAIT_REASONS, InboxWatcher
+from docproc.watcher import InboxWatcher
 from tests.conftest import Daemon, free_port, reports, wait_until
 
 ENCRYPTED = "pdf-hard/r6-user-password.pdf"
