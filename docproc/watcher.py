@@ -37,9 +37,8 @@ from docproc.inbox.ignore import ignore_regex
 from docproc.inbox.mounts import choose_mode
 from docproc.inbox.observer import WatchMode, start_observer, stop_observer
 from docproc.inbox.presence import PRESENCE_CHECK_SECONDS, InboxPresence
-from docproc.inbox.scan import scan_entries
-from docproc.inbox.spool import Claimed, claim_regular, utc_iso
-from docproc.inbox.wholeness import missing_end
+from docproc.inbox.scan import describe_mode, scan_entries
+from docproc.inbox.spool import Claimed, claim_regular
 from docproc.inbox.writers import WriterScan
 from docproc.settings import WatcherSettings
 
@@ -377,8 +376,11 @@ class InboxWatcher:
             if cand.writer:
                 self._schedule(path, cand, now + WRITER_RECHECK_SECONDS)
                 return
-            incomplete = self._incomplete(path, cand, now)
-            if cand.missing is not None and incomplete is None:
+            incomplete, again = cand.judge_structure(
+                path, now, self.settings, polling=self.mode == "polling"
+            )
+            if again is not None:
+                self._schedule(path, cand, again)
                 return
         del self._pending[path]
         relpath = path[len(self._prefix):]
@@ -390,36 +392,11 @@ class InboxWatcher:
                  "" if incomplete is None else f", incomplete: {cand.missing}")
         self._handover.deliver(claimed)
 
-    def _incomplete(self, path: str, cand: Candidate, now: float) -> str | None:
-        """Look at the file's structure; return why to claim it incomplete, if it is time.
-
-        A whole file, or one of a format whose end cannot be checked, leaves cand.missing None.
-        Else the file waits (rescheduled here) until incomplete_grace_seconds pass unchanged.
-        """
-        cand.missing = missing_end(path) if cand.size > 0 else None
-        if cand.missing is None:
-            return None
-        grace = self.settings.incomplete_grace_seconds
-        if now - cand.since < grace:
-            again = cand.since + grace
-            if self.mode == "polling":
-                # No events tell of a change: look for one as often as the poller does.
-                again = min(again, now + max(self.settings.settle_seconds,
-                                             self.settings.poll_interval))
-            self._schedule(path, cand, again)
-            return None
-        unchanged_since = utc_iso(time.time_ns() - int((now - cand.since) * 1e9))
-        return (f"{cand.missing}; the file has not changed since {unchanged_since} "
-                f"(watcher.incomplete_grace_seconds: {grace:g})")
-
     def _left_alone(self, path: str, mode: int) -> None:
         """Say once, at WARNING, why an object in the inbox stays there: it is not a file."""
         if path in self._told_irregular:
             return
         self._told_irregular.add(path)
-        what = ("a symbolic link" if stat.S_ISLNK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISBLK(mode)
-                or stat.S_ISCHR(mode) else "not a regular file")
         # %r: a name is data; its newlines and escapes must not forge or colour log lines.
         log.warning("leaving %r in the inbox: it is %s; only regular files are processed "
-                    "(copy the file itself in)", path[len(self._prefix):], what)
+                    "(copy the file itself in)", path[len(self._prefix):], describe_mode(mode))

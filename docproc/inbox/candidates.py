@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from docproc.inbox.events import ATTRIB, CLOSED, CREATED, MOVED_IN, WRITTEN
+from docproc.inbox.spool import utc_iso
+from docproc.inbox.wholeness import missing_end
 from docproc.settings import WatcherSettings
 
 # How a candidate came to be as it is: written in place (no close seen since the last write,
@@ -108,6 +110,28 @@ class Candidate:
         if self.state == CLOSED_BY_WRITER:
             return settings.quiet_seconds
         return settings.settle_seconds
+
+    def judge_structure(
+        self, path: str, now: float, settings: WatcherSettings, polling: bool
+    ) -> tuple[str | None, float | None]:
+        """Look at the file's structure; return why to claim it incomplete, or when to look again.
+
+        A whole file, or one of a format whose end cannot be checked, leaves missing None and
+        gives (None, None). Else the file waits until incomplete_grace_seconds pass unchanged.
+        """
+        self.missing = missing_end(path) if self.size > 0 else None
+        if self.missing is None:
+            return None, None
+        grace = settings.incomplete_grace_seconds
+        if now - self.since < grace:
+            again = self.since + grace
+            if polling:
+                # No events tell of a change: look for one as often as the poller does.
+                again = min(again, now + max(settings.settle_seconds, settings.poll_interval))
+            return None, again
+        unchanged_since = utc_iso(time.time_ns() - int((now - self.since) * 1e9))
+        return (f"{self.missing}; the file has not changed since {unchanged_since} "
+                f"(watcher.incomplete_grace_seconds: {grace:g})"), None
 
 
 def summarize_waiting(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import stat
 from collections.abc import Container, Iterator
 
 # The watcher's logger: an unreadable folder is part of what it says about the inbox.
@@ -46,3 +47,16 @@ def scan_entries(
                 except OSError:
                     continue
                 yield path, st
+
+
+def describe_mode(mode: int) -> str:
+    """Return what an entry that is not a regular file is, in words, from its st_mode."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device"
+    return "not a regular file"
