@@ -27,7 +27,7 @@ REDRAW_SECONDS = 0.1
 # Without a terminal, a progress line is printed at most this often.
 PLAIN_PROGRESS_SECONDS = 5.0
 COPY_CHUNK = 1 << 20
-# Why the watcher waits on a file, in words (docproc.watcher.WAIT_REASONS).
+# Why the watcher waits on a file, in words (docproc.inbox.candidates.WAIT_REASONS).
 WAIT_WORDS = {
     "open_for_writing": "open for writing",
     "quiet_period": "quiet period after close",
