@@ -34,8 +34,8 @@ from docproc.inbox.events import (
 )
 from docproc.inbox.handover import Handover
 from docproc.inbox.ignore import ignore_regex
-from docproc.inbox.mounts import choose_mode
-from docproc.inbox.observer import WatchMode, start_observer, stop_observer
+from docproc.inbox.mounts import WatchMode, choose_mode
+from docproc.inbox.observer import start_observer, stop_observer
 from docproc.inbox.presence import PRESENCE_CHECK_SECONDS, InboxPresence
 from docproc.inbox.scan import describe_mode, scan_entries
 from docproc.inbox.spool import Claimed, claim_regular

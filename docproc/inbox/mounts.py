@@ -13,6 +13,8 @@ from docproc.settings import WatcherSettings
 # The watcher's logger: the choice is part of what it says when it starts watching.
 log = logging.getLogger("docproc.watcher")
 
+WatchMode = Literal["events", "polling"]
+
 NETWORK_FILESYSTEMS = frozenset({
     "nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "fuse.smbnetfs", "sshfs", "fuse.sshfs",
     "9p", "virtiofs", "vboxsf", "vmhgfs", "fuse.vmhgfs-fuse", "prl_fs", "afs", "openafs", "coda",
@@ -55,7 +57,7 @@ def network_filesystem(path: Path, mounts: str | None = None) -> str | None:
     return None
 
 
-def choose_mode(settings: WatcherSettings, inbox: Path) -> Literal["events", "polling"]:
+def choose_mode(settings: WatcherSettings, inbox: Path) -> WatchMode:
     """Return the watch mode to use: the configured one, or polling on a network share."""
     if settings.mode != "auto":
         return settings.mode

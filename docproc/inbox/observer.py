@@ -7,7 +7,6 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from watchdog.observers.api import BaseObserver
 
@@ -17,12 +16,11 @@ from docproc.inbox.events import (
     event_observer,
     polling_observer,
 )
+from docproc.inbox.mounts import WatchMode
 from docproc.settings import WatcherSettings
 
 # The watcher's logger: falling back to polling is part of what it says about its watch.
 log = logging.getLogger("docproc.watcher")
-
-WatchMode = Literal["events", "polling"]
 
 
 def start_observer(
