@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from docproc.inbox.ignore import is_ignored
 from docproc.ledger import MemoryLedger
 from docproc.outbox import Outbox
 from docproc.settings import Settings
@@ -28,7 +29,6 @@ from docproc.stages import (
     timeout_message,
     utc_now,
 )
-from docproc.watcher import is_ignored
 
 WORKER = f"inline@{os.uname().nodename}"
 

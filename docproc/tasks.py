@@ -21,8 +21,8 @@ from redis import RedisError
 from docproc import queues, stages
 from docproc.broker import redis_client
 from docproc.holding import Holding, is_infrastructure, probe_writable
+from docproc.inbox.intake import Intake, written_after_claim
 from docproc.instance import die_with_parent
-from docproc.intake import Intake, written_after_claim
 from docproc.ledger import Ledger
 from docproc.outbox import Outbox, OutboxError
 from docproc.reconcile import (

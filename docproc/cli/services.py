@@ -13,7 +13,7 @@ from docproc.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, prepare_state,
 from docproc.settings import Settings
 
 if TYPE_CHECKING:
-    from docproc.intake import Intake
+    from docproc.inbox.intake import Intake
 
 SPOOL_SWEEP_SECONDS = 30.0
 
@@ -51,8 +51,8 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     """Watch the inbox and hand claimed files over until stopped."""
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
+    from docproc.inbox.intake import Intake
     from docproc.inbox.spool import recover_spool
-    from docproc.intake import Intake
     from docproc.ledger import Ledger
     from docproc.status.watchers import publish_watcher_stats
     from docproc.tasks import configure, submit

@@ -1,1 +1,1 @@
-"""The inbox's side of a file's way: watchdog adapted, the inbox's presence, the spool."""
+"""The inbox side of a file's way: watching the folder, judging files whole, claiming, intake."""

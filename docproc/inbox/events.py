@@ -1,5 +1,7 @@
 """watchdog, adapted: the only module that reaches into watchdog's private classes.
 
+Its events reach the claim loop as (kind, path) items through InboxEventHandler.
+
 The inotify observer here pairs a rename's two halves by cookie in constant time (watchdog
 scans its delay queue twice per rename: quadratic in a burst), reports kernel queue
 overflows and the inbox itself going away, and emits full events (a file moved in from
@@ -7,13 +9,14 @@ beside the inbox is a move with no source, not a created file still being writte
 polling observer stats with lstat and keeps less per file.
 
 This is worth the coupling: a 10,000-file burst costs seconds instead of minutes.
-`tests/unit/test_inbox_events.py` fails loudly when watchdog changes what is used here.
+`tests/unit/inbox/test_events.py` fails loudly when watchdog changes what is used here.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -29,6 +32,7 @@ from watchdog.events import (
     FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
+    FileSystemEventHandler,
 )
 from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT, BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
@@ -36,6 +40,16 @@ from watchdog.observers.polling import PollingObserverVFS
 # watchdog holds every unpaired IN_MOVED_FROM for 0.5 s at the head of its queue, delaying all
 # later events; each claim is such a move. The kernel queues a rename's two halves together.
 MOVE_PAIR_SECONDS = 0.05
+
+# watchdog warns, with a repr of every watched path, when a folder created quickly gets its watch
+# added twice (by the parent's recursive walk and by its own IN_CREATE); the watch is the same.
+warnings.filterwarnings(
+    "ignore", message="Callback with id", category=RuntimeWarning, module="watchdog"
+)
+
+# Kinds of work the event handler passes to the claim loop.
+(CREATED, WRITTEN, ATTRIB, CLOSED, MOVED_IN, GONE, SCAN, SCAN_MOVED_IN, RESCAN,
+ INBOX_EVENT) = range(10)
 
 
 class _PollStat(NamedTuple):
@@ -232,6 +246,7 @@ else:
 def event_observer(
     on_overflow: Callable[[], None], on_root_gone: Callable[[str], None]
 ) -> BaseObserver:
+    """Return an inotify observer that reports overflows and the inbox going (else watchdog's)."""
     if HAVE_INOTIFY:
         return _InotifyObserver(on_overflow, on_root_gone)
     from watchdog.observers import Observer
@@ -242,3 +257,51 @@ def event_observer(
 def polling_observer(interval: float) -> BaseObserver:
     """Return a polling observer (network shares): lstat, never following links."""
     return PollingObserverVFS(poll_lstat, os.scandir, polling_interval=interval)
+
+
+class InboxEventHandler(FileSystemEventHandler):
+    """Translate watchdog events into work for the claim loop; never touch the disk here."""
+
+    def __init__(self, post: Callable[[int, str], None], root: str) -> None:
+        self._post = post
+        self._root = root
+
+    def close(self) -> None:
+        """Pass nothing on any more: the folder watched is no longer the inbox."""
+        self._post = lambda kind, path: None
+
+    def root_gone(self, why: str) -> None:
+        """Say that the watched folder itself was removed, moved away or unmounted ("": gone)."""
+        self._post(INBOX_EVENT, why)
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        """Pass the event on as (kind, path) items."""
+        src = os.fsdecode(event.src_path)
+        dest = os.fsdecode(event.dest_path) if event.dest_path else ""
+        kind = event.event_type
+        if event.is_directory:
+            if kind == "deleted" and src == self._root:
+                # The poller found the inbox gone or another folder in its place: look now.
+                self.root_gone("")
+            elif kind == "created":
+                self._post(SCAN, src)
+            elif kind == "moved" and dest:
+                # A folder renamed into place, from inside the inbox or beside it: done too.
+                self._post(SCAN_MOVED_IN, dest)
+        elif kind == "created":
+            # Synthetic: a file inside a folder that was moved in.
+            self._post(MOVED_IN if event.is_synthetic else CREATED, src)
+        elif kind == "modified":
+            self._post(WRITTEN, src)
+        elif kind == "attrib":
+            self._post(ATTRIB, src)
+        elif kind == "closed":
+            self._post(CLOSED, src)
+        elif kind == "moved":
+            # Unpaired halves have an empty side: moved out of the inbox, or in from beside it.
+            if src:
+                self._post(GONE, src)
+            if dest:
+                self._post(MOVED_IN, dest)
+        elif kind == "deleted":
+            self._post(GONE, src)

@@ -58,7 +58,7 @@ def plan_ingest(
     settings: Settings, paths: Sequence[Path]
 ) -> tuple[list[Planned], list[str]]:
     """Return the files to copy with their paths in the inbox, and warnings about the rest."""
-    from docproc.watcher import is_ignored
+    from docproc.inbox.ignore import is_ignored
 
     inbox = settings.inbox.resolve()
     planned: list[Planned] = []

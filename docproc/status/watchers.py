@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from redis import RedisError
 
+from docproc.inbox.candidates import WAIT_REASONS
 from docproc.ledger import Ledger
 from docproc.settings import Settings
 from docproc.status.timestamps import iso
-from docproc.watcher import WAIT_REASONS
 
 if TYPE_CHECKING:
     from docproc.watcher import InboxWatcher

@@ -21,7 +21,7 @@ import yaml
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from docproc.watcher import WAIT_REASONS
+from docproc.inbox.candidates import WAIT_REASONS
 from tests.conftest import missing, require, start_up, stop_up, wait_until, wait_watching
 
 pytestmark = pytest.mark.e2e

@@ -202,7 +202,7 @@ def test_a_document_slower_than_the_time_limit_fails_as_timeout(
 SUBMIT_AS_ONE_TASK = """
 import sys
 from docproc.broker import redis_client
-from docproc.intake import Intake
+from docproc.inbox.intake import Intake
 from docproc.ledger import Ledger
 from docproc.settings import load_settings
 from docproc.tasks import configure, submit

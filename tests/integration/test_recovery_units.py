@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import redis
 
+from docproc.inbox.intake import Intake
 from docproc.inbox.spool import Claimed
-from docproc.intake import Intake
 from docproc.ledger import Ledger
 from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Outcome, Reconciler, queued_keys
 from docproc.settings import Settings, load_settings
@@ -110,7 +110,7 @@ def test_the_ledger_records_and_starts_after_the_server_forgot_its_scripts(
 
 
 def test_batches_are_single_when_few_and_larger_when_many() -> None:
-    from docproc.intake import batch_sizes
+    from docproc.inbox.intake import batch_sizes
 
     assert batch_sizes(1) == [1]
     assert batch_sizes(3) == [1, 1, 1]

@@ -11,13 +11,14 @@ from typing import Any
 import redis
 from flask.testing import FlaskClient
 
+from docproc.inbox.candidates import WAIT_REASONS
 from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
 from docproc.settings import Settings, load_settings
 from docproc.status.timestamps import iso, parse_since
 from docproc.status.watchers import WAITING_SHOWN, publish_watcher_stats, watcher_view
 from docproc.status_api import create_app
-from docproc.watcher import WAIT_REASONS, InboxWatcher
+from docproc.watcher import InboxWatcher
 from tests.conftest import wait_until
 from tests.integration.status.scrape import scrape
 

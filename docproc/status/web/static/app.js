@@ -5,7 +5,7 @@ const REFRESH_MS = 3000;
 const STATES = ["queued", "running", "done", "failed", "duplicate", "retried"];
 const NEWEST = 24;
 const FAILURES = 50;
-// Why the watcher waits on a file, in words, and what that means (docproc/watcher.py).
+// Why the watcher waits on a file, in words, and what that means (docproc/inbox/candidates.py).
 const WAIT_REASONS = {
   open_for_writing: ["open for writing", "a writer has it open and wrote to it"],
   quiet_period: ["quiet period after close",

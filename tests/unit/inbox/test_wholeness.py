@@ -14,10 +14,9 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from docproc import wholeness
-from docproc.wholeness import missing_end
+from docproc.inbox.wholeness import jpeg, missing_end
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "wholeness"
+DATA = Path(__file__).resolve().parent.parent.parent / "data" / "wholeness"
 WHOLE = [
     "toy.pdf",  # ends in %%EOF with no newline
     "AutoCad_Simple.pdf",  # ends in %%EOF\r
@@ -174,8 +173,8 @@ def test_a_jpeg_may_have_padding_after_its_end(tmp_path: Path) -> None:
 
 def test_the_search_for_a_jpeg_end_is_bounded(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wholeness, "MAX_SCAN", 1 << 16)
-    monkeypatch.setattr(wholeness, "SCAN_CHUNK", 1 << 12)
+    monkeypatch.setattr(jpeg, "MAX_SCAN", 1 << 16)
+    monkeypatch.setattr(jpeg, "SCAN_CHUNK", 1 << 12)
     data = (DATA / "hopper.jpg").read_bytes()
     start = data[:data.rindex(b"\xff\xd9")]
     assert missing_end(write(tmp_path, "a.jpg", start)) is not None

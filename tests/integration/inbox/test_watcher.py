@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -16,81 +15,17 @@ from typing import Any
 
 import pytest
 
-from docproc.inbox.spool import Claimed, claim, recover_spool
+from docproc.inbox.spool import Claimed
 from docproc.settings import WatcherSettings
-from docproc.watcher import InboxWatcher, choose_mode, is_ignored, network_filesystem
-from tests.conftest import wait_until
+from tests.integration.inbox.harness import Running, holds, sha, wait_for
 
-# watchdog's harmless warning when a new folder's watch is added twice (see docproc.watcher).
+# watchdog's harmless warning when a new folder's watch is added twice (see docproc.inbox.events).
 pytestmark = pytest.mark.filterwarnings("ignore:Callback with id:RuntimeWarning")
 
 MODES = ["events", "polling"]
 SETTLE = 0.3
 QUIET = 0.3
 GRACE = 0.5
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
-    """Poll condition until it is truthy; fail after timeout seconds."""
-    return wait_until(condition, timeout, interval=0.01, message=what)
-
-
-def holds(condition: Callable[[], Any], seconds: float) -> None:
-    """Assert condition stays truthy for the given number of seconds."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert condition()
-        time.sleep(0.02)
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class Running:
-    """A watcher running in a thread, with the claims it handed over."""
-
-    def __init__(self, inbox: Path, spool: Path, settings: WatcherSettings,
-                 on_claimed: Callable[[Claimed], None] | None = None,
-                 can_claim: Callable[[], bool] = lambda: True) -> None:
-        self.inbox, self.spool = inbox, spool
-        self.claims: list[Claimed] = []
-        self._lock = threading.Lock()
-        self._extra = on_claimed
-        self.watcher = InboxWatcher(inbox, spool, settings, self._collect, can_claim=can_claim)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.watcher.run, args=(self.stop,), daemon=True)
-
-    def _collect(self, claimed: Claimed) -> None:
-        if self._extra is not None:
-            self._extra(claimed)
-        with self._lock:
-            self.claims.append(claimed)
-
-    def start(self) -> Running:
-        self.thread.start()
-        wait_for(self.watcher.ready.is_set, what="the watcher to be ready")
-        return self
-
-    def relpaths(self) -> list[str]:
-        with self._lock:
-            return [c.relpath for c in self.claims]
-
-    def claimed(self, relpath: str, timeout: float = 8.0) -> Claimed:
-        return wait_for(
-            lambda: next((c for c in list(self.claims) if c.relpath == relpath), None),
-            timeout, what=f"{relpath} to be claimed",
-        )
-
-    def sentinel(self, name: str = "zz-sentinel.txt") -> Claimed:
-        """Drop a normal file and wait for its claim: what came before has been looked at."""
-        (self.inbox / name).write_bytes(b"sentinel " + name.encode())
-        return self.claimed(name)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the watcher did not stop"
 
 
 @pytest.fixture
@@ -502,158 +437,3 @@ def test_non_recursive_watcher_leaves_subfolders_alone(
     running.sentinel()
     holds(lambda: running.relpaths() == ["zz-sentinel.txt"], SETTLE + 0.2)
     assert (inbox / "sub" / "new.txt").exists() and (inbox / "sub" / "old.txt").exists()
-
-
-# --- the building blocks -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("relpath", "ignored"), [
-    ("scan.pdf", False),
-    ("dept-a/scan.pdf", False),
-    ("report.final.docx", False),
-    ("THUMBS.DB", False),  # fnmatch is case-sensitive here
-    (".hidden", True),
-    ("dept-a/.git/config", True),
-    ("x.part", True),
-    ("x.tmp", True),
-    ("~$doc.docx", True),
-    ("a/Thumbs.db", True),
-    ("desktop.ini", True),
-    ("backup~", True),
-    ("._x", True),
-    (".syncthing.doc.pdf.tmp", True),
-    ("big.iso.filepart", True),
-    ("file.download", True),
-    ("notes.swp", True),
-    ("__MACOSX/x", True),
-    ("a/$RECYCLE.BIN/y.pdf", True),
-])
-def test_is_ignored_with_default_patterns(relpath: str, ignored: bool) -> None:
-    assert is_ignored(relpath, WatcherSettings().ignore) is ignored
-
-
-def test_is_ignored_keeps_builtins_with_custom_patterns() -> None:
-    assert is_ignored("drafts/x.pdf", ["drafts"])
-    assert not is_ignored(".hidden", [])
-    assert is_ignored("._resource", [])
-    assert is_ignored("__MACOSX/a.pdf", [])
-
-
-MOUNTS = """\
-sysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0
-/dev/nvme0n1p2 / ext4 rw,relatime 0 0
-overlay /var/lib/docker/overlay2/abc/merged overlay rw,lowerdir=/x 0 0
-filer:/export/scans /mnt/scans nfs4 rw,vers=4.2,addr=10.0.0.5 0 0
-//nas/dept /mnt/dept cifs rw,vers=3.0 0 0
-/dev/sdb1 /mnt/dept/local ext4 rw 0 0
-user@host:/data /mnt/ssh fuse.sshfs rw,nosuid,nodev 0 0
-//nas/with\\040space /mnt/with\\040space cifs rw 0 0
-/dev/sdc1 /mnt/overmounted cifs rw 0 0
-/dev/sdd1 /mnt/overmounted ext4 rw 0 0
-"""
-
-
-@pytest.mark.parametrize(("path", "fstype"), [
-    ("/mnt/scans/inbox", "nfs4"),
-    ("/mnt/scans", "nfs4"),
-    ("/mnt/scansX/inbox", None),
-    ("/mnt/dept/inbox", "cifs"),
-    ("/mnt/dept/local/inbox", None),
-    ("/mnt/ssh/in", "fuse.sshfs"),
-    ("/mnt/with space/in", "cifs"),
-    ("/mnt/overmounted/in", None),
-    ("/var/lib/docker/overlay2/abc/merged/inbox", None),
-    ("/home/user/inbox", None),
-])
-def test_network_filesystem_from_mounts_text(path: str, fstype: str | None) -> None:
-    assert network_filesystem(Path(path), MOUNTS) == fstype
-
-
-def test_network_filesystem_reads_proc_mounts_for_a_local_folder(tmp_path: Path) -> None:
-    assert network_filesystem(tmp_path) is None
-
-
-def test_choose_mode(tmp_path: Path) -> None:
-    assert choose_mode(WatcherSettings(mode="polling"), tmp_path) == "polling"
-    assert choose_mode(WatcherSettings(mode="events"), tmp_path) == "events"
-    assert choose_mode(WatcherSettings(mode="auto"), tmp_path) == "events"
-
-
-def test_claim_moves_a_regular_file_and_refuses_the_rest(
-    inbox: Path, spool: Path, tmp_path: Path
-) -> None:
-    (inbox / "sub").mkdir()
-    (inbox / "sub" / "a.txt").write_bytes(b"abc")
-    got = claim(inbox / "sub" / "a.txt", inbox, spool)
-    assert got is not None
-    assert (got.name, got.relpath, got.bytes, got.sha256) == ("a.txt", "sub/a.txt", 3, sha(b"abc"))
-    assert got.spool_path.read_bytes() == b"abc" and not (inbox / "sub" / "a.txt").exists()
-
-    os.symlink(tmp_path, inbox / "link")
-    os.mkfifo(inbox / "fifo")
-    assert claim(inbox / "link", inbox, spool) is None
-    assert claim(inbox / "fifo", inbox, spool) is None
-    assert claim(inbox / "missing", inbox, spool) is None
-    assert (inbox / "link").is_symlink() and (inbox / "fifo").exists()
-    assert sorted(p.name for p in spool.iterdir()) == [
-        f"{got.token}.claim.json", f"{got.token}.data"]
-
-
-def test_claim_of_a_file_that_vanishes_leaves_no_claim_record(
-    inbox: Path, spool: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (inbox / "gone.txt").write_text("x")
-    real_rename = os.rename
-
-    def vanish(src: Any, dst: Any) -> None:
-        os.unlink(src)
-        real_rename(src, dst)
-
-    monkeypatch.setattr(os, "rename", vanish)
-    assert claim(inbox / "gone.txt", inbox, spool) is None
-    assert list(spool.iterdir()) == []
-
-
-def test_claim_without_permission_warns_and_leaves_the_file(
-    inbox: Path, spool: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    (inbox / "locked.pdf").write_text("x")
-
-    def denied(src: Any, dst: Any) -> None:
-        raise PermissionError(13, "Permission denied", str(src))
-
-    monkeypatch.setattr(os, "rename", denied)
-    assert claim(inbox / "locked.pdf", inbox, spool) is None
-    assert (inbox / "locked.pdf").exists()
-    assert list(spool.iterdir()) == []
-    warning = next(r for r in caplog.records if r.levelno == logging.WARNING)
-    assert "locked.pdf" in warning.getMessage() and "permission" in warning.getMessage()
-
-
-def test_recover_spool(spool: Path) -> None:
-    spool.mkdir(parents=True)
-    full = "18a0000000000000-0000000a"
-    (spool / f"{full}.data").write_bytes(b"claimed")
-    (spool / f"{full}.claim.json").write_text(json.dumps(
-        {"name": "scan.pdf", "relpath": "dept-a/scan.pdf", "received_at": "2026-11-23T10:15:02Z"}))
-    bare = "18b0000000000000-0000000b"
-    (spool / f"{bare}.data").write_bytes(b"")
-    never = "18c0000000000000-0000000c"
-    (spool / f"{never}.claim.json").write_text("{}")
-    (spool / f"{never}.claim.tmp").write_text("{")
-
-    recovered = recover_spool(spool)
-
-    assert [c.token for c in recovered] == [full, bare]
-    first, second = recovered
-    assert (first.name, first.relpath, first.bytes, first.sha256, first.received_at) == (
-        "scan.pdf", "dept-a/scan.pdf", 7, sha(b"claimed"), "2026-11-23T10:15:02Z")
-    assert first.spool_path == spool / f"{full}.data"
-    assert (second.name, second.bytes, second.sha256) == (bare, 0, sha(b""))
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", second.received_at)
-    assert sorted(p.name for p in spool.iterdir()) == sorted(
-        [f"{full}.data", f"{full}.claim.json", f"{bare}.data"])
-
-
-def test_recover_spool_without_a_spool(tmp_path: Path) -> None:
-    assert recover_spool(tmp_path / "missing") == []

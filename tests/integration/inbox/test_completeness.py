@@ -12,7 +12,7 @@ import yaml
 
 from docproc.settings import WatcherSettings
 from tests.conftest import Daemon, reports, wait_until
-from tests.integration.test_watcher import Running, sha, wait_for
+from tests.integration.inbox.harness import Running, sha, wait_for
 from tests.writers import (
     FOUR_PAGE_PDF,
     PDF_FIRST_WORDS,
