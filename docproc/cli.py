@@ -14,9 +14,10 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from docproc.errors import ConfigError
 from docproc.instance import die_with_parent, dies_with_supervisor
 from docproc.names import escape, escape_log_messages
-from docproc.settings import ConfigError, Settings, load_settings
+from docproc.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from docproc.intake import Intake

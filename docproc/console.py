@@ -107,7 +107,7 @@ def _ms(value: float | None) -> str:
 def _safe(name: str) -> str:
     """Return a file name fit for a terminal: control and format characters escaped, bytes
     that are not UTF-8 shown as U+FFFD (as the ledger, the API and the reports show them)."""
-    from docproc.outbox import printable
+    from docproc.model import printable
 
     return escape(printable(name))
 
@@ -459,7 +459,7 @@ def ingest(settings: Settings, paths: list[Path], wait: bool) -> int:
 
 def follow(settings: Settings, ledger: Any, planned: list[Planned], started: float) -> None:
     """Show a progress bar until every planned file has reached an end state."""
-    from docproc.outbox import printable
+    from docproc.model import printable
 
     by_source = {(printable(item.relpath), item.sha256): item for item in planned}
     progress = Progress("processing")

@@ -28,9 +28,9 @@ from docproc import daily_html
 from docproc.broker import redis_client
 from docproc.daily_summary import Summary, Window, add_document, finish, merge, new_summary
 from docproc.ledger import Ledger
+from docproc.report import utc_now
 from docproc.schedules import parse_clock
 from docproc.settings import Settings
-from docproc.stages import utc_now
 from docproc.tasks import app
 
 log = logging.getLogger("docproc.daily")

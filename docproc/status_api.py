@@ -35,6 +35,9 @@ SESSION_COOKIE = "docproc_session"
 # /api/stats is read by every open page every few seconds; one computation serves them all.
 STATS_CACHE_SECONDS = 1.0
 LISTED_STATES = frozenset({*STATES, "retried"})
+# The HTTP status of each reason a retry is refused.
+RETRY_REFUSED_STATUS = {"unknown": 404, "not_failed": 409, "gone": 410, "not_copied": 500,
+                        "crowded": 409}
 # The page loads only its own script and styles (the sign-in page has one inline style).
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
@@ -247,7 +250,7 @@ def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
         try:
             retried = retry_document(settings, the_ledger, key)
         except RetryError as exc:
-            return _error(exc.code, exc.message)
+            return _error(RETRY_REFUSED_STATUS[exc.reason], exc.message)
         cached_stats.clear()
         log.info("%s sent again as %s (retry from %s)", key, retried.relpath,
                  request.remote_addr)

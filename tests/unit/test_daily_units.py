@@ -13,8 +13,9 @@ import pytest
 
 from docproc.daily_html import render
 from docproc.daily_summary import Window, add_document, finish, merge, new_summary, percentile
+from docproc.errors import ConfigError
 from docproc.schedules import DailyAt, daily_at, next_at, parse_clock
-from docproc.settings import ConfigError, load_settings
+from docproc.settings import load_settings
 
 
 @pytest.fixture
