@@ -56,6 +56,11 @@ class Report:
     worker: str
 
     @property
+    def is_docproc(self) -> bool:
+        """Return True when the body names a docproc report schema (of any version)."""
+        return self.schema.startswith("docproc.report/")
+
+    @property
     def kind(self) -> str:
         """Return the file's kind (pdf, image, text, other)."""
         return str(self.type.get("kind") or "other")

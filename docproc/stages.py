@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from docproc.errors import DocumentError, OutboxError
+from docproc.errors import DocumentError, ErrorType, OutboxError
 from docproc.holding import is_infrastructure
 from docproc.ledger import ClaimInfo, Ending, Ledger, Receipt
 from docproc.model import STAGES, FileTypeInfo, Job, Source, Stage, State, printable
@@ -194,7 +194,7 @@ def timeout_message(limit: float) -> str:
             "the file may be pathological, or raise the limit")
 
 
-def fail(job: Job, stage: str, error_type: str, message: str) -> Job:
+def fail(job: Job, stage: str, error_type: ErrorType, message: str) -> Job:
     """Mark a job failed in a stage with a typed reason."""
     job.error = {"stage": stage, "type": error_type, "message": message}
     return job

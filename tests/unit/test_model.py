@@ -93,7 +93,7 @@ def test_a_report_written_then_read_says_the_same(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path)
     folder = outbox.folder(job.state, job.source.received_at, job.source.raw_name, job.key)
     outbox.write(folder, report, Outputs())
-    assert read(folder) == report
+    assert read(folder) == report and read(folder).is_docproc
     body = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert body["status"] == "done" and body["source"]["relpath"] == job.source.relpath
     assert list(body) == ["schema", "id", "status", "source", "type", "pages", "image", "text",
