@@ -27,7 +27,7 @@ from benchmarks.daemon import (
     running_up,
 )
 from benchmarks.procs import Started, machine_busy
-from docproc.stages import STAGES
+from docproc.model import STAGES
 
 REFERENCE = Path(__file__).with_name("reference_limit.py")
 LIMIT_LINE = re.compile(r"reference: (\d+) docs in ([\d.]+)s = ([\d.]+) docs/s.*")

@@ -30,6 +30,7 @@ from typing import Any
 import redis
 
 from docproc.ledger import PREFIX
+from docproc.model import Job
 
 log = logging.getLogger("docproc.holding")
 
@@ -88,17 +89,17 @@ class Holding:
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
 
-    def hold(self, jobs: Sequence[dict[str, Any]], reason: str | None) -> None:
+    def hold(self, jobs: Sequence[Job], reason: str | None) -> None:
         """Hold jobs in the order they were received: for reason, or (None) behind held ones."""
         if not jobs:
             return
         now = time.time()
         pipe = self.redis.pipeline()
         for job in jobs:
-            job.pop("held", None)
-            job.pop("released", None)
-            pipe.zadd(HELD, {job["key"]: float(job["received_ts"])})
-            pipe.hset(HELD_JOBS, job["key"], json.dumps(job))
+            job.held = None
+            job.released = False
+            pipe.zadd(HELD, {job.key: float(job.received_ts)})
+            pipe.hset(HELD_JOBS, job.key, json.dumps(job.to_message()))
         pipe.hsetnx(HELD_STATE, "since", repr(now))
         pipe.hsetnx(HELD_STATE, "next_try", repr(now + FIRST_DELAY_SECONDS))
         pipe.hsetnx(HELD_STATE, "delay", repr(FIRST_DELAY_SECONDS))
@@ -146,11 +147,11 @@ class Holding:
                                              "reason": reason})
         return delay
 
-    def take(self, limit: int) -> list[dict[str, Any]]:
+    def take(self, limit: int) -> list[Job]:
         """Remove and return up to limit held jobs, oldest first; end the outage at the last."""
         return self._take([str(key) for key in self.redis.zrange(HELD, 0, limit - 1)])
 
-    def _take(self, keys: list[str]) -> list[dict[str, Any]]:
+    def _take(self, keys: list[str]) -> list[Job]:
         """Remove and return the held jobs of keys, in that order.
 
         Removed before they are sent: should the sender die in between, their records are
@@ -165,15 +166,15 @@ class Holding:
             raw, _, _ = pipe.execute()
             for value in raw:
                 if value:
-                    job = json.loads(value)
-                    job["released"] = True
+                    job = Job.from_message(json.loads(value))
+                    job.released = True
                     jobs.append(job)
         if not self.redis.zcard(HELD):
             self.redis.delete(HELD_STATE)
         return jobs
 
     def release(self, problem: Callable[[], str | None],
-                send: Callable[[list[dict[str, Any]]], None]) -> int | None:
+                send: Callable[[list[Job]], None]) -> int | None:
         """When a try is due and problem() finds none, send on the documents held now.
 
         Returns how many went on, or None when none was tried. Only those held when the

@@ -17,18 +17,11 @@ from types import FrameType
 
 from docproc.inbox.ignore import is_ignored
 from docproc.ledger import MemoryLedger
+from docproc.model import STAGES
 from docproc.outbox import Outbox
+from docproc.report import utc_now
 from docproc.settings import Settings
-from docproc.stages import (
-    STAGES,
-    StageContext,
-    finish,
-    new_job,
-    run_stage,
-    status_of,
-    timeout_message,
-    utc_now,
-)
+from docproc.stages import StageContext, finish, new_job, run_stage, timeout_message
 
 WORKER = f"inline@{os.uname().nodename}"
 
@@ -108,11 +101,11 @@ def _process_one(
         for stage in STAGES:
             with _time_limit(limit):
                 run_stage([job], stage, ctx)
-        if job.get("held"):
+        if job.held:
             # No worker to hold it for: say so rather than write a report of half a run.
-            raise OSError(f"{relpath}: cannot write its work files: {job['held']}")
+            raise OSError(f"{relpath}: cannot write its work files: {job.held}")
         folder = finish(job, ctx, Outbox(outbox, settings.outbox_umask), keep_original=True)
-    return relpath, status_of(job), folder
+    return relpath, job.state, folder
 
 
 class StageTimeout(Exception):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Collection, Sequence
@@ -12,7 +11,7 @@ from typing import Any, Protocol
 
 import redis
 
-from docproc.outbox import printable
+from docproc.model import name_to_hex, printable
 
 PREFIX = "docproc:"
 # A retried document stays as a record of its first attempt; its new receipt goes on.
@@ -238,7 +237,7 @@ class Ledger:
         for claim in claims:
             fields = {
                 "id": claim.sha256[:12], "token": claim.token, "name": printable(claim.name),
-                "raw_name": os.fsencode(claim.name).hex(), "relpath": printable(claim.relpath),
+                "raw_name": name_to_hex(claim.name), "relpath": printable(claim.relpath),
                 "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
                 "status": "queued", "stage": "queued", "worker": "", "retries": 0,
                 "stages": "{}", "updated_ts": _now(),

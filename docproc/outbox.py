@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from docproc.errors import OutboxError
+from docproc.model import State, printable
+from docproc.report import FILE_NAME as REPORT_FILE
+from docproc.report import Report, render
 from docproc.settings import DEFAULT_OUTBOX_UMASK
 
 MAX_STEM = 120
 UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\]+")
-
-
-def printable(name: str) -> str:
-    """Return a file name as valid UTF-8 text, whatever bytes the filesystem gave."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def folder_name(name: str, key: str) -> str:
@@ -50,20 +47,20 @@ class Outbox:
         self.file_mode = 0o666 & ~umask
         self.folder_mode = 0o777 & ~umask
 
-    def folder(self, status: str, received_at: str, name: str, key: str) -> Path:
+    def folder(self, status: State, received_at: str, name: str, key: str) -> Path:
         """Return the folder a document's outputs go to."""
-        section = "failed" if status == "failed" else "documents"
+        section = "failed" if status == State.FAILED else "documents"
         return self.root / section / received_at[:10] / folder_name(name, key)
 
     def find(self, received_at: str, name: str, key: str) -> Path | None:
         """Return the folder already written for a document, done or failed, if any."""
-        for status in ("done", "failed"):
+        for status in (State.DONE, State.FAILED):
             folder = self.folder(status, received_at, name, key)
-            if (folder / "report.json").exists():
+            if (folder / REPORT_FILE).exists():
                 return folder
         return None
 
-    def write(self, folder: Path, report: dict[str, Any], outputs: Outputs) -> Path:
+    def write(self, folder: Path, report: Report, outputs: Outputs) -> Path:
         """Write report and outputs into folder at once; a second call for it is a no-op.
 
         The outbox itself is never created here: a missing one (an unmounted share) is
@@ -84,14 +81,13 @@ class Outbox:
                 self._mkdir(staging / "original", exist_ok=False)
                 _place_original(outputs.original, staging / "original", outputs.original_name,
                                 mode)
-            body = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
-            (staging / "report.json").write_text(body, encoding="utf-8")
-            os.chmod(staging / "report.json", mode)
+            (staging / REPORT_FILE).write_text(render(report), encoding="utf-8")
+            os.chmod(staging / REPORT_FILE, mode)
             self._makedirs(folder.parent)
             os.rename(staging, folder)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            if folder.exists() and (folder / "report.json").exists():
+            if folder.exists() and (folder / REPORT_FILE).exists():
                 return folder  # another delivery of the same document won the rename
             raise OutboxError(exc.errno, f"cannot write {folder}: {exc.strerror or exc}") from exc
         return folder
@@ -111,13 +107,6 @@ class Outbox:
         if not path.parent.exists():
             self._makedirs(path.parent)
         self._mkdir(path, exist_ok=True)
-
-
-class OutboxError(OSError):
-    """The outbox cannot be written: full, read-only, missing, or without permission."""
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 def _place_original(source: Path, folder: Path, name: str, mode: int) -> None:

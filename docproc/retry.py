@@ -16,10 +16,11 @@ import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from docproc.errors import DocprocError
 from docproc.ledger import Ledger
-from docproc.outbox import printable
+from docproc.model import State, name_from_hex, printable
 from docproc.settings import Settings
 from docproc.status.reports import inside_outbox
 
@@ -27,12 +28,17 @@ log = logging.getLogger("docproc.retry")
 RETRIED_SECTION = "retried"
 
 
-class RetryError(Exception):
-    """A document that cannot be sent again; code is the HTTP status that says why."""
+# Why a document cannot be sent again: no such document, not (or no longer) failed, its
+# original gone, its copy into the inbox failed, or too many of its name wait there.
+Refusal = Literal["unknown", "not_failed", "gone", "not_copied", "crowded"]
 
-    def __init__(self, code: int, message: str) -> None:
+
+class RetryError(DocprocError):
+    """A document that cannot be sent again; reason says why, message what to do."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.reason: Refusal = reason
         self.message = message
 
 
@@ -54,10 +60,10 @@ def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
     """Send one failed document again; raise RetryError when it cannot be."""
     record = ledger.get(key)
     if record is None:
-        raise RetryError(404, f"no document {key}")
-    if record.get("status") != "failed":
-        raise RetryError(409, f"{key} is {record.get('status')}: only failed documents can be "
-                              "retried")
+        raise RetryError("unknown", f"no document {key}")
+    if record.get("status") != State.FAILED:
+        raise RetryError("not_failed", f"{key} is {record.get('status')}: only failed "
+                                       "documents can be retried")
     folder: Path | None = None
     original = _spooled_original(settings, record)
     if original is None:
@@ -72,18 +78,21 @@ def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
     except OSError as exc:
         with contextlib.suppress(OSError):
             temp.unlink()
-        raise RetryError(500, f"cannot copy {key}'s original into the inbox: {exc}") from exc
+        raise RetryError("not_copied",
+                         f"cannot copy {key}'s original into the inbox: {exc}") from exc
     outcome = ledger.mark_retried(key)
-    if outcome != "retried":
+    if outcome != State.RETRIED:
         temp.unlink(missing_ok=True)
-        raise RetryError(409, f"{key} is {outcome or 'gone'}: only failed documents can be retried")
+        raise RetryError("not_failed",
+                         f"{key} is {outcome or 'gone'}: only failed documents can be retried")
     try:
         # Whole, under its own name at once: the watcher sees a file moved in.
         os.rename(temp, target)
     except OSError as exc:
         ledger.unmark_retried(key)
         temp.unlink(missing_ok=True)
-        raise RetryError(500, f"cannot put {key}'s original into the inbox: {exc}") from exc
+        raise RetryError("not_copied",
+                         f"cannot put {key}'s original into the inbox: {exc}") from exc
     if folder is None:
         original.unlink(missing_ok=True)
         original.with_suffix(".claim.json").unlink(missing_ok=True)
@@ -109,13 +118,14 @@ def _failed_folder(settings: Settings, record: dict[str, Any]) -> Path:
     outdir = record.get("outdir")
     folder = inside_outbox(settings, Path(outdir)) if outdir else None
     if folder is None or not folder.is_dir():
-        raise RetryError(410, f"{record['key']} has no failed folder in the outbox to retry from")
+        raise RetryError("gone",
+                         f"{record['key']} has no failed folder in the outbox to retry from")
     return folder
 
 
 def _raw_name(record: dict[str, Any]) -> str:
     try:
-        name = os.fsdecode(bytes.fromhex(record.get("raw_name") or ""))
+        name = name_from_hex(record.get("raw_name") or "")
     except ValueError:
         return ""
     return "" if "/" in name or name in (".", "..") else name
@@ -131,7 +141,7 @@ def _original(folder: Path, record: dict[str, Any]) -> Path:
         real = candidate.resolve()
         if real.is_relative_to(folder) and real.is_file():
             return real
-    raise RetryError(410, f"the original of {record['key']} is no longer in {folder}")
+    raise RetryError("gone", f"the original of {record['key']} is no longer in {folder}")
 
 
 def _free_relpath(inbox: Path, record: dict[str, Any]) -> str:
@@ -149,7 +159,7 @@ def _free_relpath(inbox: Path, record: dict[str, Any]) -> str:
             return path
         # Never replace a file someone dropped meanwhile.
         candidate = f"{stem} (retry {number}){suffix}"
-    raise RetryError(409, f"too many files named like {relpath} wait in the inbox")
+    raise RetryError("crowded", f"too many files named like {relpath} wait in the inbox")
 
 
 def _move_aside(settings: Settings, folder: Path) -> Path | None:
@@ -169,7 +179,7 @@ def failed_keys(ledger: Ledger) -> list[str]:
     keys: list[str] = []
     cursor: str | None = None
     while True:
-        records, cursor = ledger.page(statuses={"failed"}, limit=500, cursor=cursor,
+        records, cursor = ledger.page(statuses={State.FAILED}, limit=500, cursor=cursor,
                                       scan_limit=50_000)
         keys.extend(record["key"] for record in records)
         if cursor is None:

@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from docproc.errors import ConfigError
+
 DEFAULT_CONFIG = Path("config/docproc.yaml")
 ENV_PREFIX = "DOCPROC__"
 ENV_SHORTCUTS = {
@@ -30,10 +32,6 @@ ENV_SHORTCUTS = {
 }
 # A unix socket path longer than this does not fit in sockaddr_un.
 MAX_SOCKET_PATH = 100
-
-
-class ConfigError(Exception):
-    """A configuration that cannot run; the message names the key and the file."""
 
 
 class _Section(BaseModel):

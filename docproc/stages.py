@@ -1,4 +1,4 @@
-"""A document's way through the stages, as a small JSON-able job passed from stage to stage.
+"""A document's way through the stages, as a job (docproc.model) passed from stage to stage.
 
 Stages call the pure pipeline functions, record progress in the ledger and turn a
 `DocumentError` into the job's error; `finish` writes the outbox folder. Celery tasks
@@ -13,20 +13,18 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
 
+from docproc.errors import DocumentError, ErrorType, OutboxError
 from docproc.holding import is_infrastructure
 from docproc.ledger import ClaimInfo, Ending, Ledger, Receipt
-from docproc.outbox import Outbox, OutboxError, Outputs, printable
-from docproc.pipeline import DocumentError, FileType, analyze, detect, extract, make_thumbnail
+from docproc.model import STAGES, FileTypeInfo, Job, Source, Stage, State, printable
+from docproc.outbox import Outbox, Outputs
+from docproc.pipeline import FileType, analyze, detect, extract, make_thumbnail
+from docproc.report import build, ms_since
+from docproc.report import read as read_report
 from docproc.settings import PipelineSettings
 
-Job = dict[str, Any]
-Stage = Literal["detect", "extract", "analyze", "thumbnail"]
-STAGES: tuple[Stage, ...] = ("detect", "extract", "analyze", "thumbnail")
-REPORT_SCHEMA = "docproc.report/1"
 log = logging.getLogger("docproc.stages")
 
 
@@ -42,43 +40,28 @@ class StageContext:
     timeout_message: str = "{stage} ran past its time limit; the file may be pathological"
 
 
-def utc_now() -> str:
-    """Return the current UTC time as ISO 8601 with a Z, to the second."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def new_job(
     claim: ClaimInfo, receipt: Receipt, source: Path, work_dir: Path, keep_source: bool = False,
     received_ts: float | None = None,
 ) -> Job:
     """Return the job that carries a claimed file through the stages."""
-    return {
-        "key": receipt.key,
-        "id": claim.sha256[:12],
-        "token": claim.token,
-        "source_path": str(source),
-        "keep_source": keep_source,
-        "work_dir": str(work_dir),
-        "received_ts": time.time() if received_ts is None else received_ts,
-        "source": {
-            "name": printable(claim.name), "relpath": printable(claim.relpath),
-            "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
-        },
-        "raw_name": claim.name,
-        "claimed_mtime_ns": claim.mtime_ns,
-        "incomplete": claim.incomplete,
-        "duplicate_of": receipt.duplicate_of,
-        "type": None, "pages": None, "image": None, "text": None, "analysis": None,
-        "thumbnail": None, "timings_ms": {}, "progress": {}, "error": None,
-    }
+    return Job(
+        key=receipt.key, id=claim.sha256[:12], token=claim.token, source_path=str(source),
+        work_dir=str(work_dir), received_ts=time.time() if received_ts is None else received_ts,
+        source=Source(raw_name=claim.name, relpath=printable(claim.relpath), bytes=claim.bytes,
+                      sha256=claim.sha256, received_at=claim.received_at),
+        keep_source=keep_source, claimed_mtime_ns=claim.mtime_ns, incomplete=claim.incomplete,
+        duplicate_of=receipt.duplicate_of,
+    )
 
 
 def _file_type(job: Job) -> FileType:
-    return FileType(mime=job["type"]["mime"], kind=job["type"]["kind"])
+    assert job.type is not None, "detect runs first"
+    return FileType(mime=job.type["mime"], kind=job.type["kind"])
 
 
 def _detect(job: Job, settings: PipelineSettings) -> None:
-    size = job["source"]["bytes"]
+    size = job.source.bytes
     limit = settings.max_file_mb * 1024 * 1024
     if size > limit:
         raise DocumentError(
@@ -86,47 +69,49 @@ def _detect(job: Job, settings: PipelineSettings) -> None:
             f"the file has {size / 1048576:.1f} MB, more than pipeline.max_file_mb "
             f"({settings.max_file_mb:g}); split it or raise the limit",
         )
-    file_type = detect(Path(job["source_path"]))
-    job["type"] = {"mime": file_type.mime, "kind": file_type.kind, "encrypted": False}
-    if job["incomplete"]:
-        raise DocumentError("truncated", f"its writer never finished it: {job['incomplete']}")
+    file_type = detect(Path(job.source_path))
+    job.type = FileTypeInfo(mime=file_type.mime, kind=file_type.kind, encrypted=False)
+    if job.incomplete:
+        raise DocumentError("truncated", f"its writer never finished it: {job.incomplete}")
 
 
 def _extract(job: Job, settings: PipelineSettings) -> None:
     result = extract(
-        Path(job["source_path"]), _file_type(job),
+        Path(job.source_path), _file_type(job),
         max_image_pixels=settings.max_image_pixels, ocr=settings.ocr,
     )
-    text_path = Path(job["work_dir"]) / "text.txt"
+    text_path = Path(job.work_dir) / "text.txt"
     text_path.parent.mkdir(parents=True, exist_ok=True)
     text_path.write_text(result.text, encoding="utf-8", errors="replace")
-    job["type"]["encrypted"] = result.encrypted
-    job["pages"] = result.pages
-    job["image"] = result.image.to_dict() if result.image else None
-    job["text"] = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": result.ocr}
+    assert job.type is not None, "detect runs first"
+    job.type["encrypted"] = result.encrypted
+    job.pages = result.pages
+    job.image = result.image.to_dict() if result.image else None
+    job.text = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": result.ocr}
 
 
 def _analyze(job: Job, settings: PipelineSettings) -> None:
-    text_path = Path(job["work_dir"]) / "text.txt"
+    text_path = Path(job.work_dir) / "text.txt"
     text = text_path.read_text(encoding="utf-8")
     result = analyze(text, settings.keywords)
-    job["text"].update(chars=result.chars, words=result.words)
-    job["analysis"] = {"keywords": result.keywords, "language": result.language}
+    assert job.text is not None, "extract runs first"
+    job.text["chars"], job.text["words"] = result.chars, result.words
+    job.analysis = {"keywords": result.keywords, "language": result.language}
 
 
 def _thumbnail(job: Job, settings: PipelineSettings) -> None:
-    target = Path(job["work_dir"]) / "thumbnail.png"
+    target = Path(job.work_dir) / "thumbnail.png"
     try:
         size = make_thumbnail(
-            Path(job["source_path"]), _file_type(job), settings.thumbnail_size, target,
+            Path(job.source_path), _file_type(job), settings.thumbnail_size, target,
             max_image_pixels=settings.max_image_pixels,
         )
     except DocumentError as exc:
         # Text and facts were extracted: the document is done, only without a picture.
-        log.warning("%s: no thumbnail: %s", job["key"], exc.message)
+        log.warning("%s: no thumbnail: %s", job.key, exc.message)
         size = None
     if size is not None:
-        job["thumbnail"] = {"path": "thumbnail.png", "width": size[0], "height": size[1]}
+        job.thumbnail = {"path": "thumbnail.png", "width": size[0], "height": size[1]}
 
 
 STAGE_FUNCTIONS: dict[Stage, Callable[[Job, PipelineSettings], None]] = {
@@ -147,39 +132,39 @@ def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
         return jobs
     started = round(time.time(), 3)
     for job in going:
-        job.setdefault("progress", {})[stage] = {"started": started}
+        job.progress[stage] = {"started": started}
     finished = ctx.ledger.start_stage_many(
-        {job["key"]: json.dumps(job["progress"]) for job in going}, stage, ctx.worker)
+        {job.key: json.dumps(job.progress) for job in going}, stage, ctx.worker)
     for index, job in enumerate(going):
-        if job["key"] in finished:
-            job["finished"] = True
+        if job.key in finished:
+            job.finished = True
             continue
         try:
             _run_one(job, stage, ctx)
         except ctx.interrupts:
             fail(job, stage, "timeout", ctx.timeout_message.format(stage=stage))
             for later in going[index + 1:]:
-                later["deferred"] = True
+                later.deferred = True
             break
     return jobs
 
 
 def next_stage(job: Job) -> Stage:
     """Return the first stage a job has not been through (the last, when it has all)."""
-    if job["error"]:
+    if job.error:
         return STAGES[-1]
-    return next((stage for stage in STAGES if stage not in job["timings_ms"]), STAGES[-1])
+    return next((stage for stage in STAGES if stage not in job.timings_ms), STAGES[-1])
 
 
 def _goes_through(job: Job, stage: Stage) -> bool:
-    return not (job.get("finished") or job.get("deferred") or job.get("held") or job["error"]
-                or stage in job["timings_ms"]
-                or (job["duplicate_of"] and stage != "detect"))
+    return not (job.finished or job.deferred or job.held or job.error
+                or stage in job.timings_ms
+                or (job.duplicate_of and stage != "detect"))
 
 
 def _run_one(job: Job, stage: Stage, ctx: StageContext) -> None:
     if stage == "detect":
-        job["timings_ms"]["wait"] = _ms_since(job["received_ts"])
+        job.timings_ms["wait"] = ms_since(job.received_ts)
     started = time.perf_counter()
     try:
         STAGE_FUNCTIONS[stage](job, ctx.pipeline)
@@ -197,10 +182,10 @@ def _run_one(job: Job, stage: Stage, ctx: StageContext) -> None:
         if not is_infrastructure(exc):
             raise
         # The spool cannot be written (a full state disk): not the document's fault.
-        job["held"] = f"{stage}: {exc.strerror or exc} ({exc.filename})"
+        job.held = f"{stage}: {exc.strerror or exc} ({exc.filename})"
         return
-    job["timings_ms"][stage] = round((time.perf_counter() - started) * 1000, 1)
-    job["progress"][stage]["ended"] = round(time.time(), 3)
+    job.timings_ms[stage] = round((time.perf_counter() - started) * 1000, 1)
+    job.progress[stage]["ended"] = round(time.time(), 3)
 
 
 def timeout_message(limit: float) -> str:
@@ -209,43 +194,10 @@ def timeout_message(limit: float) -> str:
             "the file may be pathological, or raise the limit")
 
 
-def fail(job: Job, stage: str, error_type: str, message: str) -> Job:
+def fail(job: Job, stage: str, error_type: ErrorType, message: str) -> Job:
     """Mark a job failed in a stage with a typed reason."""
-    job["error"] = {"stage": stage, "type": error_type, "message": message}
+    job.error = {"stage": stage, "type": error_type, "message": message}
     return job
-
-
-def status_of(job: Job) -> str:
-    """Return the end state a job reaches: failed, duplicate or done."""
-    if job["error"]:
-        return "failed"
-    return "duplicate" if job["duplicate_of"] else "done"
-
-
-def build_report(job: Job, worker: str) -> dict[str, Any]:
-    """Return the report.json body of a finished job."""
-    status = status_of(job)
-    done = status == "done"
-    timings = dict(job["timings_ms"])
-    timings["total"] = _ms_since(job["received_ts"])
-    return {
-        "schema": REPORT_SCHEMA,
-        "id": job["id"],
-        "status": status,
-        "source": job["source"],
-        "type": job["type"] or {"mime": "application/octet-stream", "kind": "other",
-                                "encrypted": False},
-        "pages": job["pages"],
-        "image": job["image"],
-        "text": job["text"] if done else None,
-        "analysis": job["analysis"] if done else None,
-        "thumbnail": job["thumbnail"] if done else None,
-        "timings_ms": timings,
-        "error": job["error"],
-        "duplicate_of": job["duplicate_of"],
-        "processed_at": utc_now(),
-        "worker": worker,
-    }
 
 
 def finish(job: Job, ctx: StageContext, outbox: Outbox, keep_original: bool) -> Path:
@@ -291,37 +243,31 @@ def _write_folder(
     job: Job, worker: str, outbox: Outbox, keep_original: bool
 ) -> tuple[Path, Ending]:
     """Write the job's outbox folder, or find the one an earlier run wrote; say how it ended."""
-    progress = json.dumps(job["progress"])
-    written = outbox.find(job["source"]["received_at"], job["raw_name"], job["key"])
+    progress = json.dumps(job.progress)
+    written = outbox.find(job.source.received_at, job.source.raw_name, job.key)
     if written is not None:
         # An earlier run wrote the folder but the ledger lost its end (a broker restart).
-        report = json.loads((written / "report.json").read_text(encoding="utf-8"))
-        error_type = report["error"] and report["error"]["type"]
-        return written, Ending(job["key"], report["status"], str(written), error_type,
-                               progress, report["type"]["kind"])
-    status = status_of(job)
-    report = build_report(job, worker)
-    work = Path(job["work_dir"])
-    done = status == "done"
-    source = Path(job["source_path"])
+        earlier = read_report(written)
+        return written, Ending(job.key, earlier.status, str(written), earlier.error_type,
+                               progress, earlier.kind)
+    status = job.state
+    report = build(job, worker)
+    work = Path(job.work_dir)
+    done = status == State.DONE
+    source = Path(job.source_path)
     outputs = Outputs(
         text=work / "text.txt" if done else None,
-        thumbnail=work / "thumbnail.png" if done and job["thumbnail"] else None,
+        thumbnail=work / "thumbnail.png" if done and job.thumbnail else None,
         original=source if (keep_original or not done) and source.exists() else None,
-        original_name=job["raw_name"],
+        original_name=job.source.raw_name,
     )
-    folder = outbox.folder(status, job["source"]["received_at"], job["raw_name"], job["key"])
+    folder = outbox.folder(status, job.source.received_at, job.source.raw_name, job.key)
     outbox.write(folder, report, outputs)
-    return folder, Ending(job["key"], status, str(folder), job["error"] and job["error"]["type"],
-                          progress, report["type"]["kind"])
+    return folder, Ending(job.key, status, str(folder), report.error_type, progress, report.kind)
 
 
 def _clean(job: Job) -> None:
-    shutil.rmtree(job["work_dir"], ignore_errors=True)
-    if not job["keep_source"]:
-        Path(job["source_path"]).unlink(missing_ok=True)
-        Path(job["source_path"]).with_suffix(".claim.json").unlink(missing_ok=True)
-
-
-def _ms_since(timestamp: float) -> float:
-    return round(max(0.0, time.time() - timestamp) * 1000, 1)
+    shutil.rmtree(job.work_dir, ignore_errors=True)
+    if not job.keep_source:
+        Path(job.source_path).unlink(missing_ok=True)
+        Path(job.source_path).with_suffix(".claim.json").unlink(missing_ok=True)

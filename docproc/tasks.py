@@ -20,11 +20,13 @@ from redis import RedisError
 
 from docproc import queues, stages
 from docproc.broker import redis_client
+from docproc.errors import OutboxError
 from docproc.holding import Holding, is_infrastructure, probe_writable
 from docproc.inbox.intake import Intake, written_after_claim
 from docproc.instance import die_with_parent
 from docproc.ledger import Ledger
-from docproc.outbox import Outbox, OutboxError
+from docproc.model import Job, Message, Stage, from_messages, jobs_of, to_messages
+from docproc.outbox import Outbox
 from docproc.reconcile import (
     HEARTBEAT_SECONDS,
     NODE_TTL_SECONDS,
@@ -34,7 +36,7 @@ from docproc.reconcile import (
 )
 from docproc.schedule.clock import daily_at
 from docproc.settings import Settings, load_settings
-from docproc.stages import Job, Stage, StageContext
+from docproc.stages import StageContext
 
 log = logging.getLogger("docproc.tasks")
 TRANSIENT = (OSError, RedisError)
@@ -228,9 +230,9 @@ class DocumentTask(Task):
             log.warning("%d documents wait for the broker to come back: %s", len(args[0]), exc)
             return
         if is_infrastructure(exc):
-            app.holding.hold(args[0], f"{type(exc).__name__}: {exc}")
+            app.holding.hold(from_messages(args[0]), f"{type(exc).__name__}: {exc}")
             return
-        for job in args[0]:
+        for job in from_messages(args[0]):
             _fail_for_good(self, job, exc)
 
 
@@ -250,16 +252,17 @@ def _run(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list
         held: list[Job] = []
         for job in stages.run_stage(jobs, stage, _context(task)):
             _log_stage(job, stage)
-            if job.pop("deferred", False):
+            if job.deferred:
+                job.deferred = False
                 deferred.append(job)
-            elif job.get("held"):
+            elif job.held:
                 held.append(job)
-            elif not job.get("finished"):
+            elif not job.finished:
                 going.append(job)
         if deferred:
             submit(deferred, start=stage)
         if held:
-            app.holding.hold(held, held[0]["held"])
+            app.holding.hold(held, held[0].held)
         jobs = going
     return jobs
 
@@ -292,7 +295,7 @@ def _unless_it_kills(task: Task, jobs: list[Job]) -> list[Job]:
     reason = (f"its worker died or was killed {runs - 1} times ({stage} on "
               f"{request.hostname}); the file may exceed workers.task_time_limit or "
               "workers.max_memory_per_child_mb")
-    log.error("%s failed: %s", job["key"], reason)
+    log.error("%s failed: %s", job.key, reason)
     stages.fail(job, stage, "timeout", reason)
     try:
         _log_finished(job, stages.finish(job, _context(task), app.outbox, keep_original=True))
@@ -302,12 +305,12 @@ def _unless_it_kills(task: Task, jobs: list[Job]) -> list[Job]:
 
 
 def _log_stage(job: Job, stage: str) -> None:
-    error = job["error"]
+    error = job.error
     if error and error["stage"] == stage:
-        log.info("%s %s failed: %s (%s)", job["key"], stage, error["type"], error["message"])
-    elif stage in job["timings_ms"]:
-        log.debug("%s %s %s %.1f ms", job["key"], stage, job["source"]["relpath"],
-                  job["timings_ms"][stage])
+        log.info("%s %s failed: %s (%s)", job.key, stage, error["type"], error["message"])
+    elif stage in job.timings_ms:
+        log.debug("%s %s %s %.1f ms", job.key, stage, job.source.relpath,
+                  job.timings_ms[stage])
 
 
 def _finish_all(task: Task, jobs: list[Job]) -> int:
@@ -323,7 +326,8 @@ def _finish_all(task: Task, jobs: list[Job]) -> int:
         if written_after_claim(job):
             if (again := app.intake.claim_again(job)) is not None:
                 submit([again], countdown=app.settings.watcher.quiet_seconds)
-        elif job.pop("released", False):
+        elif job.released:
+            job.released = False
             released.append(job)
         else:
             fresh.append(job)
@@ -352,9 +356,8 @@ def _keep_originals() -> bool:
 
 
 def _log_finished(job: Job, folder: Path) -> None:
-    timings = " ".join(f"{stage} {ms:g}" for stage, ms in job["timings_ms"].items())
-    log.info("%s %s %s (ms: %s) -> %s", job["key"], stages.status_of(job),
-             job["source"]["relpath"], timings, folder)
+    timings = " ".join(f"{stage} {ms:g}" for stage, ms in job.timings_ms.items())
+    log.info("%s %s %s (ms: %s) -> %s", job.key, job.state, job.source.relpath, timings, folder)
 
 
 # Two hops: a task of its own costs more than detect or analyze take (~0.1 ms), so each
@@ -364,22 +367,24 @@ FINISH_STAGES: tuple[Stage, ...] = ("analyze", "thumbnail")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")
-def extract_task(self: Task, jobs: list[Job]) -> list[Job]:
+def extract_task(self: Task, messages: list[Message]) -> list[Message]:
     """Detect each file's type and extract its text, pages and image facts."""
-    return _run(self, jobs, EXTRACT_STAGES)
+    with jobs_of(messages) as jobs:
+        return to_messages(_run(self, jobs, EXTRACT_STAGES))
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.finish")
-def finish_task(self: Task, jobs: list[Job]) -> int:
+def finish_task(self: Task, messages: list[Message]) -> int:
     """Analyze the text, make thumbnails and write each document's outbox folder, each alone."""
-    return _finish_all(self, _run(self, jobs, FINISH_STAGES))
+    with jobs_of(messages) as jobs:
+        return _finish_all(self, _run(self, jobs, FINISH_STAGES))
 
 
 def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
     """Fail a document whose retries ran out, writing its failure if the outbox allows."""
     message = f"{type(exc).__name__}: {exc}"
-    log.error("%s failed for good in %s: %s", job.get("key"), task.name, message)
-    if not job["error"]:
+    log.error("%s failed for good in %s: %s", job.key, task.name, message)
+    if not job.error:
         stages.fail(job, task.name.rsplit(".", 1)[-1], "internal", message)
     try:
         _log_finished(job, stages.finish(job, _context(task), app.outbox,
@@ -454,15 +459,16 @@ def submit(jobs: list[Job], start: Stage = "detect", countdown: float | None = N
     """
     # What Flower and `celery inspect` show as the arguments: the documents, not their jobs.
     shown = {"argsrepr": _describe(jobs), "kwargsrepr": "{}"}
+    messages = to_messages(jobs)
     if start in EXTRACT_STAGES:
-        chain(extract_task.s(jobs).set(**shown), finish_task.s().set(**shown)).apply_async(
+        chain(extract_task.s(messages).set(**shown), finish_task.s().set(**shown)).apply_async(
             countdown=countdown)
     else:
-        finish_task.apply_async((jobs,), countdown=countdown, **shown)
+        finish_task.apply_async((messages,), countdown=countdown, **shown)
 
 
 def _describe(jobs: list[Job]) -> str:
-    keys = ", ".join(f"{job['key']} {job['source']['relpath']}" for job in jobs[:8])
+    keys = ", ".join(f"{job.key} {job.source.relpath}" for job in jobs[:8])
     more = f", … {len(jobs) - 8} more" if len(jobs) > 8 else ""
     noun = "document" if len(jobs) == 1 else "documents"
     return f"[{len(jobs)} {noun}: {keys}{more}]"

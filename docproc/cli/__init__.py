@@ -11,9 +11,10 @@ from collections.abc import Callable
 from docproc.cli import config, ingest, process, retry, schedule, services, status, up
 from docproc.cli.common import EXIT_OK, EXIT_USAGE
 from docproc.cli.parser import build_parser
+from docproc.errors import ConfigError
 from docproc.instance import die_with_parent, dies_with_supervisor
 from docproc.names import escape_log_messages
-from docproc.settings import ConfigError, Settings, load_settings
+from docproc.settings import Settings, load_settings
 
 Command = Callable[[Settings, argparse.Namespace], int]
 

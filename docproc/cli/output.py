@@ -61,7 +61,7 @@ def line_width(stream: TextIO | None = None) -> int:
 def safe(name: str) -> str:
     """Return a file name fit for a terminal: control and format characters escaped, bytes
     that are not UTF-8 shown as U+FFFD (as the ledger, the API and the reports show them)."""
-    from docproc.outbox import printable
+    from docproc.model import printable
 
     return escape(printable(name))
 

@@ -187,7 +187,7 @@ def _rename_in(folder: Path, target: Path) -> None:
 def follow(ledger: Ledger, planned: list[Planned], started: float,
            progress: FollowProgress) -> None:
     """Poll the ledger until every planned file has reached an end state."""
-    from docproc.outbox import printable
+    from docproc.model import printable
 
     by_source = {(printable(item.relpath), item.sha256): item for item in planned}
     since = started - 1

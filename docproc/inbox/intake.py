@@ -18,8 +18,9 @@ from typing import Any
 
 from docproc.inbox.spool import Claimed, spooled_claim, token_ns
 from docproc.ledger import TERMINAL, Ledger, Receipt
+from docproc.model import Job, name_from_hex
 from docproc.settings import Settings
-from docproc.stages import Job, new_job
+from docproc.stages import new_job
 
 log = logging.getLogger("docproc.intake")
 
@@ -100,7 +101,7 @@ class Intake:
         claimed = Claimed(
             token=token,
             spool_path=self.settings.spool_dir / f"{token}.data",
-            name=os.fsdecode(bytes.fromhex(record["raw_name"])),
+            name=name_from_hex(record["raw_name"]),
             relpath=record["relpath"],
             bytes=record["bytes"],
             sha256=record["sha256"],
@@ -119,17 +120,17 @@ class Intake:
         Its earlier record goes: one report comes out, of the whole file. None when the
         document finished meanwhile or its file is gone.
         """
-        if not self.ledger.withdraw(job["key"]):
+        if not self.ledger.withdraw(job.key):
             return None
-        shutil.rmtree(job["work_dir"], ignore_errors=True)
+        shutil.rmtree(job.work_dir, ignore_errors=True)
         # The spool file is now one the ledger does not know: should this process die here,
         # the watcher's sweep sends it on.
-        claimed = spooled_claim(self.settings.spool_dir, job["token"])
+        claimed = spooled_claim(self.settings.spool_dir, job.token)
         if claimed is None:
             return None
         [receipt] = self.ledger.record_many([claimed])
         log.warning("%s was written on after its claim (%d bytes then, %d now); processing the "
-                    "whole file as %s", claimed.relpath, job["source"]["bytes"], claimed.bytes,
+                    "whole file as %s", claimed.relpath, job.source.bytes, claimed.bytes,
                     receipt.key)
         return self._job(claimed, receipt)
 
@@ -183,13 +184,13 @@ class Intake:
 
 def written_after_claim(job: Job) -> bool:
     """Return True when a spooled file's size or mtime changed since its claim."""
-    if job["keep_source"] or not job.get("claimed_mtime_ns"):
+    if job.keep_source or not job.claimed_mtime_ns:
         return False
     try:
-        now = os.stat(job["source_path"])
+        now = os.stat(job.source_path)
     except OSError:
         return False
-    return now.st_size != job["source"]["bytes"] or now.st_mtime_ns != job["claimed_mtime_ns"]
+    return now.st_size != job.source.bytes or now.st_mtime_ns != job.claimed_mtime_ns
 
 
 def _age_seconds(token: str, now_ns: int) -> float:

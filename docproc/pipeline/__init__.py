@@ -1,8 +1,8 @@
 """The pure document-processing layer: detect, extract, analyze, thumbnail."""
 
+from docproc.errors import DocumentError, ErrorType
 from docproc.pipeline.analyze import Analysis, analyze
 from docproc.pipeline.detect import FileType, Kind, detect
-from docproc.pipeline.errors import DocumentError, ErrorType
 from docproc.pipeline.extract import Extraction, ImageInfo, extract
 from docproc.pipeline.thumbnail import make_thumbnail
 

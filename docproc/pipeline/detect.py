@@ -6,14 +6,12 @@ import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import magic
 from PIL import Image, UnidentifiedImageError
 
-from docproc.pipeline.errors import DocumentError
-
-Kind = Literal["pdf", "image", "text", "other"]
+from docproc.errors import DocumentError
+from docproc.model import Kind
 
 # libmagic itself looks at no more than its default bytes_max (1 MiB), so reading more is waste.
 SNIFF_BYTES = 1 << 20

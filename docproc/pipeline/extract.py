@@ -18,8 +18,8 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 from pypdf import PasswordType, PdfReader
 
+from docproc.errors import DocumentError
 from docproc.pipeline.detect import FileType, pillow_formats
-from docproc.pipeline.errors import DocumentError
 
 log = logging.getLogger(__name__)
 

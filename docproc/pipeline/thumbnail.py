@@ -8,8 +8,8 @@ from typing import Any, cast
 import pypdfium2 as pdfium
 from PIL import ExifTags, Image
 
+from docproc.errors import DocumentError
 from docproc.pipeline.detect import FileType
-from docproc.pipeline.errors import DocumentError
 from docproc.pipeline.extract import (
     PDFIUM_LOCK,
     library_error,

@@ -20,11 +20,11 @@ from redis import RedisError
 
 from docproc.broker import redis_client
 from docproc.ledger import Ledger
+from docproc.report import utc_now
 from docproc.schedule.clock import parse_clock
 from docproc.schedule.html import render
 from docproc.schedule.summary import Summary, Window, add_document, finish, merge, new_summary
 from docproc.settings import Settings
-from docproc.stages import utc_now
 
 # Documents per summary task: a day of 100,000 documents is 200 small tasks, not one chord
 # of 100,000.

@@ -117,7 +117,7 @@ def publish_watcher_stats(
 ) -> threading.Thread:
     """Publish a watcher's counters, waiting files and the spool's size to Redis until stop."""
     from docproc.broker import redis_client
-    from docproc.outbox import printable
+    from docproc.model import printable
 
     ledger = Ledger(redis_client(settings))
     name = f"{socket.gethostname()}/{os.getpid()}"

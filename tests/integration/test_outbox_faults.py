@@ -17,6 +17,7 @@ from docproc.broker import redis_client
 from docproc.holding import Holding, HoldingState
 from docproc.inbox.spool import claim
 from docproc.ledger import Ledger
+from docproc.model import Job, Source
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
 from tests.conftest import Daemon, drop, missing, reports, require, run_docproc, wait_until
@@ -207,18 +208,23 @@ def test_retry_sends_a_stranded_record_again_from_its_spooled_original(
     assert (_ledger(settings).get(key) or {}).get("status") == "retried"
 
 
+def _job(key: str, received_ts: float) -> Job:
+    source = Source(f"{key}.txt", f"{key}.txt", 1, "0" * 64, "2026-11-23T10:00:00Z")
+    return Job(key, key, f"token-{key}", f"/spool/{key}.data", f"/spool/{key}.work",
+               received_ts, source)
+
+
 def test_held_documents_go_on_in_the_order_they_came(embedded: dict[str, Any],
                                                      make_config: Callable[..., Path]) -> None:
     holding = Holding(_ledger(load_settings(make_config(**embedded), environ={})).redis)
-    jobs = [{"key": key, "received_ts": ts, "timings_ms": {}} for key, ts in
-            (("b", 2.0), ("c", 3.0), ("a", 1.0))]
+    jobs = [_job(key, ts) for key, ts in (("b", 2.0), ("c", 3.0), ("a", 1.0))]
     holding.hold(jobs[:2], "cannot write: No space left on device")
     holding.hold(jobs[2:], None)
     state = holding.state()
     assert state.count == 3 and state.reason == "cannot write: No space left on device"
-    assert [job["key"] for job in holding.take(2)] == ["a", "b"]
+    assert [job.key for job in holding.take(2)] == ["a", "b"]
     assert holding.state().count == 1
-    assert [job["key"] for job in holding.take(2)] == ["c"]
+    assert [job.key for job in holding.take(2)] == ["c"]
     assert holding.state() == HoldingState(0, None, None) and holding.take(2) == []
 
 
@@ -228,13 +234,13 @@ def test_a_release_sends_on_only_what_was_held_when_its_probe_passed(
     # A probe that passes where the documents do not fit: each one sent is held again at
     # once. The release must end, leaving them for the next try, not loop on them.
     holding = Holding(_ledger(load_settings(make_config(**embedded), environ={})).redis)
-    jobs = [{"key": f"k{n}", "received_ts": float(n), "timings_ms": {}} for n in range(40)]
+    jobs = [_job(f"k{n}", float(n)) for n in range(40)]
     holding.hold(jobs, "cannot write: No space left on device")
     holding.redis.hset("docproc:held:state", "next_try", "0")
     sent: list[str] = []
 
-    def send(batch: list[dict[str, Any]]) -> None:
-        sent.extend(job["key"] for job in batch)
+    def send(batch: list[Job]) -> None:
+        sent.extend(job.key for job in batch)
         holding.hold(batch, "cannot write: No space left on device")
 
     assert holding.release(lambda: None, send) == 40

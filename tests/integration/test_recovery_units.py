@@ -14,9 +14,9 @@ import redis
 from docproc.inbox.intake import Intake
 from docproc.inbox.spool import Claimed
 from docproc.ledger import Ledger
+from docproc.model import Job
 from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Outcome, Reconciler, queued_keys
 from docproc.settings import Settings, load_settings
-from docproc.stages import Job
 from tests.conftest import broker_name, ledger_url, wait_until
 
 
@@ -55,8 +55,8 @@ def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path
     ledger.record(_claimed(spool, known, b"recorded"))
     sent: list[Job] = []
     assert Intake(settings, ledger, sent.extend).sweep(spool, min_age=30) == 1
-    assert [job["source"]["relpath"] for job in sent] == ["dept/a.txt"]
-    assert sent[0]["token"] == old and ledger.key_for_token(old) == sent[0]["key"]
+    assert [job.source.relpath for job in sent] == ["dept/a.txt"]
+    assert sent[0].token == old and ledger.key_for_token(old) == sent[0].key
 
 
 def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
@@ -138,7 +138,7 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
         intake(_claimed(tmp_path, f"{number:02d}-tok", f"file {number}".encode()))
     assert len(intake.pending) == 4
     intake.flush()
-    keys = [job["key"] for batch in sent for job in batch]
+    keys = [job.key for batch in sent for job in batch]
     assert len(keys) == len(set(keys)) == 4 and intake.pending == []
     assert ledger.counts()["queued"] == 4
 
@@ -161,7 +161,7 @@ def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
         intake(claimed)
     intake(claimed)  # what the watcher does after a failed hand-over
     intake.flush()  # and when it pauses
-    assert [job["token"] for job in sent] == ["00-once"] and intake.pending == []
+    assert [job.token for job in sent] == ["00-once"] and intake.pending == []
 
 
 def test_recovery_keeps_the_original_of_a_failure_the_outbox_could_not_take(

@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from docproc.outbox import Outbox, OutboxError, Outputs, folder_name
+from docproc.errors import OutboxError
+from docproc.model import State
+from docproc.outbox import Outbox, Outputs, folder_name
+from docproc.report import Report
+
+
+def _report(status: str) -> Report:
+    return Report.from_dict({"status": status})
 
 
 def test_folder_names_are_safe_and_short() -> None:
@@ -30,24 +37,24 @@ def test_write_places_everything_at_once_and_only_once(tmp_path: Path) -> None:
     text.write_text("hello")
     (tmp_path / "outbox").mkdir()
     outbox = Outbox(tmp_path / "outbox")
-    folder = outbox.folder("done", "2026-11-23T10:00:00Z", "in.txt", "abc")
+    folder = outbox.folder(State.DONE, "2026-11-23T10:00:00Z", "in.txt", "abc")
     assert folder == tmp_path / "outbox" / "documents" / "2026-11-23" / "in.abc"
-    outbox.write(folder, {"status": "done"}, Outputs(text=text, original=source,
+    outbox.write(folder, _report("done"), Outputs(text=text, original=source,
                                                       original_name="in.txt"))
-    assert json.loads((folder / "report.json").read_text()) == {"status": "done"}
+    assert json.loads((folder / "report.json").read_text())["status"] == "done"
     assert (folder / "original" / "in.txt").read_text() == "hello"
     assert (folder / "text.txt").read_text() == "hello"
-    outbox.write(folder, {"status": "other"}, Outputs())
-    assert json.loads((folder / "report.json").read_text()) == {"status": "done"}
+    outbox.write(folder, _report("other"), Outputs())
+    assert json.loads((folder / "report.json").read_text())["status"] == "done"
     assert not list((tmp_path / "outbox" / ".incoming").iterdir())
 
 
 def test_a_missing_outbox_is_an_error_and_is_not_made_again(tmp_path: Path) -> None:
     # An unmounted share's mount point must not fill up with what belongs on the share.
     outbox = Outbox(tmp_path / "share" / "outbox")
-    folder = outbox.folder("done", "2026-11-23T10:00:00Z", "in.txt", "abc")
+    folder = outbox.folder(State.DONE, "2026-11-23T10:00:00Z", "in.txt", "abc")
     with pytest.raises(OutboxError) as caught:
-        outbox.write(folder, {"status": "done"}, Outputs())
+        outbox.write(folder, _report("done"), Outputs())
     assert caught.value.errno == errno.ENOENT and str(folder) in str(caught.value)
     assert not (tmp_path / "share").exists()
 
@@ -71,8 +78,8 @@ def test_outbox_modes_follow_its_umask_not_the_process_one(
     try:
         outbox = Outbox(tmp_path / "outbox") if umask is None else Outbox(tmp_path / "outbox",
                                                                           umask)
-        folder = outbox.folder("done", "2026-11-23T10:00:00Z", "in.pdf", "abc")
-        outbox.write(folder, {"status": "done"}, Outputs(text=text, original=source,
+        folder = outbox.folder(State.DONE, "2026-11-23T10:00:00Z", "in.pdf", "abc")
+        outbox.write(folder, _report("done"), Outputs(text=text, original=source,
                                                           original_name="in.pdf"))
     finally:
         os.umask(previous)

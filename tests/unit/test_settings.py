@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from docproc.settings import ConfigError, load_settings
+from docproc.errors import ConfigError
+from docproc.settings import load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -21,6 +21,9 @@ log = logging.getLogger("docproc.api")
 MAX_LIMIT = 500
 KEY_PATTERN = re.compile(r"^[0-9a-f]{12}(-[0-9]+)?$")
 LISTED_STATES = frozenset({*STATES, "retried"})
+# The HTTP status of each reason a retry is refused.
+RETRY_REFUSED_STATUS = {"unknown": 404, "not_failed": 409, "gone": 410, "not_copied": 500,
+                        "crowded": 409}
 # /api/stats is read by every open page every few seconds; one computation serves them all.
 STATS_CACHE_SECONDS = 1.0
 
@@ -114,7 +117,7 @@ def retry(key: str) -> Response:
     try:
         retried = retry_document(ctx.settings, ctx.ledger, key)
     except RetryError as exc:
-        return error(exc.code, exc.message)
+        return error(RETRY_REFUSED_STATUS[exc.reason], exc.message)
     ctx.stats_cache.clear()
     log.info("%s sent again as %s (retry from %s)", key, retried.relpath, request.remote_addr)
     response = jsonify({

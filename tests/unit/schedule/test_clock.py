@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from docproc.errors import ConfigError
 from docproc.schedule.clock import DailyAt, daily_at, next_at, parse_clock
-from docproc.settings import ConfigError, load_settings
+from docproc.settings import load_settings
 from tests.unit.schedule.samples import local
 
 
