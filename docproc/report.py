@@ -79,7 +79,8 @@ class Report:
     @classmethod
     def from_dict(cls, body: Any) -> Report:
         """Return the report a report.json body holds; raise ValueError when it is none."""
-        if not isinstance(body, dict) or "status" not in body:
+        if (not isinstance(body, dict) or "status" not in body
+                or not str(body.get("schema") or "").startswith("docproc.report/")):
             raise ValueError("not a docproc report")
         return cls(
             schema=str(body.get("schema") or ""), id=str(body.get("id") or ""),
@@ -114,4 +115,9 @@ def render(report: Report) -> str:
 
 def read(folder: Path) -> Report:
     """Read a document folder's report.json; raise OSError or ValueError when it cannot be."""
-    return Report.from_dict(json.loads((folder / FILE_NAME).read_text(encoding="utf-8")))
+    return read_file(folder / FILE_NAME)
+
+
+def read_file(path: Path) -> Report:
+    """Read a report.json file; raise OSError or ValueError when it cannot be."""
+    return Report.from_dict(json.loads(path.read_text(encoding="utf-8")))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docproc.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connect
 from docproc.cli.output import Progress, complain, line_width, plural, safe, say
 from docproc.cli.status import failure_lines
 from docproc.inbox.ingest import Planned, copy_into_inbox, finished, follow, plan_ingest, tally
+from docproc.report import Report
 from docproc.settings import Settings
 from docproc.units import human_bytes
 
@@ -111,7 +112,11 @@ def print_summary(settings: Settings, ledger: Ledger, planned: list[Planned],
         reports = ReportCache(settings)
         say("failed:")
         say("\n".join(failure_lines(
-            [(item.key or "", item.relpath, "", (reports.get(item.extra) or {}).get("error"),
+            [(item.key or "", item.relpath, "", _error_of(reports.get(item.extra)),
               item.extra.get("error_type")) for item in failed], line_width())))
         say(f"their reports and originals are in {settings.outbox / 'failed'}")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _error_of(report: Report | None) -> dict[str, Any] | None:
+    return dict(report.error) if report and report.error else None

@@ -20,7 +20,7 @@ from redis import RedisError
 
 from docproc.broker import redis_client
 from docproc.ledger import Ledger
-from docproc.report import utc_now
+from docproc.report import read, read_file, utc_now
 from docproc.schedule.clock import parse_clock
 from docproc.schedule.html import render
 from docproc.schedule.summary import Summary, Window, add_document, finish, merge, new_summary
@@ -75,8 +75,7 @@ def add_record(summary: Summary, window: Window, key: str, record: dict[str, Any
         add_document(summary, window, **facts, reason=reason or "no outbox folder was recorded")
     else:
         try:
-            report = json.loads((Path(folder) / "report.json").read_text(encoding="utf-8"))
-            add_document(summary, window, **facts, report=report)
+            add_document(summary, window, **facts, report=read(Path(folder)))
         except READ_ERRORS as exc:
             add_document(summary, window, **facts, reason=_why(exc))
 
@@ -106,8 +105,8 @@ def summarize_outbox(outbox: Path, window: Window) -> Summary:
                 folder = path.parent
                 key = folder.name.rsplit(".", 1)[-1]
                 try:
-                    report = json.loads(path.read_text(encoding="utf-8"))
-                    source = report["source"]
+                    report = read_file(path)
+                    source = report.source
                     received = datetime.datetime.fromisoformat(
                         source["received_at"].replace("Z", "+00:00")).timestamp()
                 except READ_ERRORS as exc:
@@ -117,7 +116,7 @@ def summarize_outbox(outbox: Path, window: Window) -> Summary:
                                      folder=str(folder), reason=_why(exc))
                     continue
                 if start <= received < end:
-                    status = "retried" if section == "retried" else str(report.get("status"))
+                    status = "retried" if section == "retried" else report.status
                     add_document(summary, window, key=key, status=status,
                                  received_ts=received, name=str(source.get("name", key)),
                                  relpath=str(source.get("relpath", key)), folder=str(folder),

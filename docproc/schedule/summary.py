@@ -12,6 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from docproc.report import Report
+
 SCHEMA = "docproc.daily/1"
 STATUSES = ("done", "failed", "duplicate", "retried", "queued", "running")
 UNFINISHED = frozenset({"queued", "running"})
@@ -62,7 +64,7 @@ def _bump(counts: dict[str, int], name: str, by: int = 1) -> None:
 
 def add_document(
     summary: Summary, window: Window, *, key: str, status: str, received_ts: float,
-    name: str, relpath: str, folder: str, report: dict[str, Any] | None = None,
+    name: str, relpath: str, folder: str, report: Report | None = None,
     reason: str | None = None,
 ) -> None:
     """Add one document to a partial summary: from its report, or as not summarized (reason).
@@ -102,19 +104,16 @@ def add_document(
         })
 
 
-def _facts(report: dict[str, Any]) -> dict[str, Any]:
-    """Return what the daily report needs of a report.json; raise on a malformed one."""
-    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(
-            "docproc.report/"):
-        raise ValueError("not a docproc report")
-    text = report.get("text") or {}
-    analysis = report.get("analysis") or {}
-    error = report.get("error")
-    timings = {str(stage): float(ms) for stage, ms in (report.get("timings_ms") or {}).items()}
+def _facts(report: Report) -> dict[str, Any]:
+    """Return what the daily report needs of a document's report; raise on a malformed one."""
+    text: dict[str, Any] = dict(report.text or {})
+    analysis: dict[str, Any] = dict(report.analysis or {})
+    error: dict[str, Any] | None = dict(report.error) if report.error else None
+    timings = {str(stage): float(ms) for stage, ms in report.timings_ms.items()}
     return {
-        "kind": str((report.get("type") or {}).get("kind") or "other"),
-        "bytes": int((report.get("source") or {}).get("bytes") or 0),
-        "pages": int(report.get("pages") or 0),
+        "kind": report.kind,
+        "bytes": int(report.source.get("bytes") or 0),
+        "pages": int(report.pages or 0),
         "words": int(text.get("words") or 0),
         "keywords": [str(word) for word in analysis.get("keywords") or []],
         "timings": timings,

@@ -5,17 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from docproc.ledger import Ledger
+from docproc.model import STAGES, TERMINAL, State
+from docproc.report import Report
 from docproc.status.reports import ReportCache
 from docproc.status.timestamps import iso
 
-STAGES = ("detect", "extract", "analyze", "thumbnail")
 
-
-def summary(record: dict[str, Any], report: dict[str, Any] | None) -> dict[str, Any]:
+def summary(record: dict[str, Any], report: Report | None) -> dict[str, Any]:
     """Return what a listing shows of one document."""
-    report = report or {}
-    kind = (report.get("type") or {}).get("kind")
-    error = report.get("error")
+    error: dict[str, Any] | None = dict(report.error) if report and report.error else None
     if error is None and record.get("error_type"):
         error = {"stage": None, "type": record["error_type"], "message": None}
     return {
@@ -28,25 +26,24 @@ def summary(record: dict[str, Any], report: dict[str, Any] | None) -> dict[str, 
         "stage": record.get("stage"),
         "worker": record.get("worker") or None,
         "retries": int(record.get("retries") or 0) + int(record.get("recoveries") or 0),
-        "kind": kind,
-        "pages": report.get("pages"),
+        "kind": report.kind if report else None,
+        "pages": report.pages if report else None,
         "received_at": record.get("received_at"),
         "finished_at": iso(record.get("finished_ts")),
         "duplicate_of": record.get("duplicate_of") or None,
         "error_type": record.get("error_type") or None,
         "error": error,
-        "has_thumbnail": bool(report.get("thumbnail")),
-        "has_text": bool(report.get("text")),
+        "has_thumbnail": bool(report and report.thumbnail),
+        "has_text": bool(report and report.text),
     }
 
 
-def progress(record: dict[str, Any], report: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def progress(record: dict[str, Any], report: Report | None = None) -> list[dict[str, Any]]:
     """Return each stage's state and times: done, running, failed, skipped or waiting."""
     times: dict[str, dict[str, float]] = record.get("stages") or {}
-    report = report or {}
-    failed_in = (report.get("error") or {}).get("stage")
+    failed_in = report.error["stage"] if report and report.error else None
     # The report's timings are finer than the ledger's millisecond timestamps.
-    measured: dict[str, float] = report.get("timings_ms") or {}
+    measured: dict[str, float] = report.timings_ms if report else {}
     status, current = record.get("status"), record.get("stage")
     steps = []
     for stage in STAGES:
@@ -55,11 +52,11 @@ def progress(record: dict[str, Any], report: dict[str, Any] | None = None) -> li
             state = "failed"
         elif started and ended:
             state = "done"
-        elif started and status == "running" and current == stage:
+        elif started and status == State.RUNNING and current == stage:
             state = "running"
         elif started:
-            state = "failed" if status == "failed" else "interrupted"
-        elif status in ("done", "duplicate", "failed", "retried"):
+            state = "failed" if status == State.FAILED else "interrupted"
+        elif status in TERMINAL:
             state = "skipped"
         else:
             state = "waiting"
@@ -80,14 +77,15 @@ def detail(ledger: Ledger, reports: ReportCache, record: dict[str, Any]) -> dict
         sha256=record.get("sha256"),
         recoveries=int(record.get("recoveries") or 0),
         progress=progress(record, report),
-        report=report,
+        report=report.to_dict() if report else None,
         retried_at=iso(record.get("retried_ts")),
-        retried_as=ledger.retried_as(record) if record.get("status") == "retried" else None,
+        retried_as=ledger.retried_as(record) if record.get("status") == State.RETRIED else None,
         links={
             "self": f"/api/documents/{key}",
             "text": f"/api/documents/{key}/text" if body["has_text"] else None,
             "thumbnail": f"/api/documents/{key}/thumbnail" if body["has_thumbnail"] else None,
-            "retry": f"/api/documents/{key}/retry" if record.get("status") == "failed" else None,
+            "retry": f"/api/documents/{key}/retry" if record.get("status") == State.FAILED
+            else None,
         },
     )
     return body
@@ -95,5 +93,5 @@ def detail(ledger: Ledger, reports: ReportCache, record: dict[str, Any]) -> dict
 
 def failures(ledger: Ledger, reports: ReportCache, limit: int = 10) -> list[dict[str, Any]]:
     """Return the newest failed documents (not yet retried) with their reasons."""
-    records, _ = ledger.page(statuses={"failed"}, limit=limit)
+    records, _ = ledger.page(statuses={State.FAILED}, limit=limit)
     return [summary(record, reports.get(record)) for record in records]

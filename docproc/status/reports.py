@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from docproc.ledger import TERMINAL
+from docproc.model import TERMINAL
+from docproc.report import Report, read_file
 from docproc.settings import Settings
 
 log = logging.getLogger("docproc.stats")
@@ -40,10 +40,10 @@ class ReportCache:
     def __init__(self, settings: Settings, size: int = 4096) -> None:
         self.settings = settings
         self.size = size
-        self._reports: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._reports: OrderedDict[str, Report] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def get(self, record: dict[str, Any]) -> Report | None:
         """Return the report of a finished document, or None when there is none to read."""
         outdir = record.get("outdir")
         if not outdir or record.get("status") not in TERMINAL:
@@ -56,11 +56,9 @@ class ReportCache:
         if path is None:
             return None
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
+            report = read_file(path)
         except (OSError, ValueError) as exc:
             log.warning("cannot read %s: %s", path, exc)
-            return None
-        if not isinstance(report, dict):
             return None
         with self._lock:
             self._reports[outdir] = report

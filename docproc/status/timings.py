@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from docproc.ledger import DURATION_BUCKETS, Ledger
-from docproc.status.documents import STAGES
+from docproc.model import STAGES
 from docproc.status.timestamps import iso
 
 END_STATES = ("done", "failed", "duplicate")

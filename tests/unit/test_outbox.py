@@ -19,7 +19,7 @@ from docproc.report import Report
 
 
 def _report(status: str) -> Report:
-    return Report.from_dict({"status": status})
+    return Report.from_dict({"schema": "docproc.report/1", "status": status})
 
 
 def test_folder_names_are_safe_and_short() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
+from docproc.report import Report
 from docproc.schedule.summary import Summary, Window, add_document, new_summary
 
 
@@ -14,12 +14,13 @@ def local(*parts: int) -> datetime.datetime:
 
 
 def report(status: str, kind: str, pages: int, words: int, keywords: list[str],
-           error: dict[str, str] | None = None) -> dict[str, Any]:
-    """Return a document's report.json with these facts."""
-    return {"schema": "docproc.report/1", "status": status, "source": {"bytes": 10},
-            "type": {"kind": kind}, "pages": pages, "text": {"words": words},
-            "analysis": {"keywords": keywords}, "timings_ms": {"detect": pages, "total": 9.0},
-            "error": error}
+           error: dict[str, str] | None = None) -> Report:
+    """Return a document's report with these facts."""
+    return Report.from_dict({
+        "schema": "docproc.report/1", "status": status, "source": {"bytes": 10},
+        "type": {"kind": kind}, "pages": pages, "text": {"words": words},
+        "analysis": {"keywords": keywords}, "timings_ms": {"detect": pages, "total": 9.0},
+        "error": error})
 
 
 DOCS = [
@@ -32,7 +33,7 @@ DOCS = [
 ]
 
 
-def summary_of(docs: list[tuple[str, str, dict[str, Any] | None]], window: Window) -> Summary:
+def summary_of(docs: list[tuple[str, str, Report | None]], window: Window) -> Summary:
     """Return the summary of documents received an hour into a window; None: no report.json."""
     summary = new_summary()
     for key, status, found in docs:

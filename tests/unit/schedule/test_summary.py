@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from docproc.report import Report
 from docproc.schedule.summary import Window, add_document, finish, merge, new_summary, percentile
 from tests.unit.schedule.samples import DOCS, local, summary_of
 
@@ -40,6 +41,6 @@ def test_a_malformed_report_changes_nothing() -> None:
     summary = new_summary()
     with pytest.raises((KeyError, ValueError, TypeError)):
         add_document(summary, window, key="x", status="done", received_ts=0, name="x",
-                     relpath="x", folder="/x", report={"schema": "docproc.report/1",
-                                                       "pages": "many"})
+                     relpath="x", folder="/x", report=Report.from_dict(
+                         {"schema": "docproc.report/1", "status": "done", "pages": "many"}))
     assert summary == new_summary()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from docproc.report import Report
 from docproc.status.documents import progress, summary
 
 
@@ -26,8 +27,9 @@ def test_a_running_document_shows_done_running_and_waiting_stages() -> None:
 def test_a_failed_document_shows_the_stage_its_report_names_and_skips_the_rest() -> None:
     record = _record("failed", "extract", {"detect": {"started": 10.0, "ended": 10.5},
                                            "extract": {"started": 10.5, "ended": 11.0}})
-    report = {"error": {"stage": "extract", "type": "encrypted", "message": "needs a password"},
-              "timings_ms": {"detect": 498.7}}
+    report = Report.from_dict({
+        "schema": "docproc.report/1", "status": "failed", "timings_ms": {"detect": 498.7},
+        "error": {"stage": "extract", "type": "encrypted", "message": "needs a password"}})
     assert [(s["state"], s["duration_ms"]) for s in progress(record, report)] == [
         ("done", 498.7), ("failed", 500.0), ("skipped", None), ("skipped", None)]
 
@@ -49,8 +51,9 @@ def test_a_summary_without_a_report_names_the_ledger_error_and_counts_recoveries
 
 
 def test_a_summary_with_a_report_shows_its_kind_pages_and_outputs() -> None:
-    report = {"type": {"kind": "pdf"}, "pages": 4, "text": "text.txt",
-              "thumbnail": "thumbnail.png"}
+    report = Report.from_dict({
+        "schema": "docproc.report/1", "status": "done", "type": {"kind": "pdf"}, "pages": 4,
+        "text": {"path": "text.txt"}, "thumbnail": {"path": "thumbnail.png"}})
     found = summary(_record("done", None, {}), report)
     assert (found["kind"], found["pages"], found["has_text"], found["has_thumbnail"]) == (
         "pdf", 4, True, True)
