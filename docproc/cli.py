@@ -126,12 +126,13 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.app import configure
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
     from docproc.inbox.spool import recover_spool
     from docproc.intake import Intake
     from docproc.ledger import Ledger
     from docproc.metrics import publish_watcher_stats
-    from docproc.tasks import configure, submit
+    from docproc.tasks import submit
     from docproc.watcher import InboxWatcher
 
     _prepare_state(settings)
@@ -169,8 +170,8 @@ def _sweep_spool(intake: Intake, settings: Settings, stop: threading.Event) -> N
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from docproc import queues
+    from docproc.app import configure
     from docproc.broker import wait_for_broker
-    from docproc.tasks import configure
 
     # Made at start, as `docproc up` does; once running, a vanished outbox (an unmounted
     # share) holds documents instead of being made again on the mount point.
@@ -187,9 +188,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
+    from docproc.app import configure
     from docproc.beat import RENEW_SECONDS
     from docproc.broker import wait_for_broker
-    from docproc.tasks import configure
 
     _prepare_state(settings)
     app = configure(settings)
@@ -211,7 +212,7 @@ def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
-    from docproc.inline import process_paths
+    from docproc.worker.in_process import process_paths
 
     missing = [path for path in args.paths if not path.exists()]
     if missing:

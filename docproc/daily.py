@@ -25,13 +25,13 @@ from celery.result import AsyncResult
 from redis import RedisError
 
 from docproc import daily_html
+from docproc.app import app
 from docproc.broker import redis_client
 from docproc.daily_summary import Summary, Window, add_document, finish, merge, new_summary
 from docproc.ledger import Ledger
 from docproc.schedules import parse_clock
 from docproc.settings import Settings
 from docproc.stages import utc_now
-from docproc.tasks import app
 
 log = logging.getLogger("docproc.daily")
 # Documents per summary task: a day of 100,000 documents is 200 small tasks, not one chord

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from redis import RedisError
 
+from docproc.app import app
 from docproc.broker import redis_client
 from docproc.inbox.spool import token_ns
 from docproc.ledger import TERMINAL, Ledger
 from docproc.settings import Settings
-from docproc.tasks import app
 from docproc.units import human_bytes
 
 log = logging.getLogger("docproc.retention")

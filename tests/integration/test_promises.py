@@ -50,7 +50,7 @@ def _alive(pid: int) -> bool:
 # --- Delivery: late acks, reject on worker lost, JSON only, visibility timeout ----------------
 
 def test_delivery_settings_are_what_the_readme_says(make_config: Callable[..., Path]) -> None:
-    from docproc.tasks import celery_config
+    from docproc.app import celery_config
 
     for hard, soft in ((60, 50), (7200, 7000)):
         settings = load_settings(make_config(workers={"task_time_limit": hard,
@@ -70,7 +70,7 @@ def test_a_pickled_message_is_refused_and_the_worker_goes_on(
 ) -> None:
     from kombu import Connection
 
-    from docproc.tasks import celery_config
+    from docproc.app import celery_config
 
     config = make_config(**broker)
     settings = load_settings(config, environ={})

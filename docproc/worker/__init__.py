@@ -1,0 +1,1 @@
+"""What a worker node runs besides the stages: its heartbeat, recovery, the crash-loop limit."""
