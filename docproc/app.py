@@ -53,11 +53,10 @@ class DocprocCelery(Celery):
         return Holding(self.ledger.redis)
 
 
-# The task modules the worker imports and registers: named, not imported here, so that a
-# task module may import the app.
-TASK_MODULES = ["docproc.tasks", "docproc.worker.reconcile_task"]
+# Modules whose tasks the worker registers: named, not imported here, as each imports the app.
 app = DocprocCelery("docproc", set_as_current=True,
-                    include=[*TASK_MODULES, "docproc.daily", "docproc.retention"])
+                    include=["docproc.tasks", "docproc.worker.reconcile_task",
+                             "docproc.daily", "docproc.retention"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

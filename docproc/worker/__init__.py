@@ -1,1 +1,2 @@
-"""What a worker node runs besides the stages: its heartbeat, recovery, the crash-loop limit."""
+"""Running documents: a worker node's heartbeat, recovery and crash-loop limit, and `docproc
+process`, which runs the stages in its own process."""

@@ -25,7 +25,6 @@ def reconcile_task(self: Task) -> dict[str, list[str]]:
     settings = app.settings
     if not app.ledger.lock("reconcile", RECONCILE_SECONDS * 0.9):
         return {"resent": [], "failed": []}
-
     release_held()
     reconciler = Reconciler(app.ledger, intake().resend, give_up, settings.workers.max_retries,
                             app.holding.keys)
