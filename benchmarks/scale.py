@@ -107,7 +107,7 @@ def backlog_queries(book: Ledger) -> dict[str, Any]:
     timings: dict[str, Any] = {}
     try:
         from docproc.queues import DOCUMENTS
-        from docproc.reconcile import queued_keys
+        from docproc.worker.reconcile import queued_keys
     except ImportError as exc:
         return {"error": f"the product's reconcile API moved: {exc}"}
     queries: dict[str, Callable[[], object]] = {

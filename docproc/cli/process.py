@@ -12,7 +12,7 @@ from docproc.settings import Settings
 
 def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
     """Process the named files and folders; print one line per document."""
-    from docproc.inline import process_paths
+    from docproc.worker.in_process import process_paths
 
     missing = [path for path in args.paths if not path.exists()]
     if missing:

@@ -50,12 +50,13 @@ def cmd_broker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     """Watch the inbox and hand claimed files over until stopped."""
+    from docproc.app import configure
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
     from docproc.inbox.intake import Intake
     from docproc.inbox.spool import recover_spool
     from docproc.ledger import Ledger
     from docproc.status.watchers import publish_watcher_stats
-    from docproc.tasks import configure, submit
+    from docproc.tasks import submit
     from docproc.watcher import InboxWatcher
 
     prepare_state(settings)
@@ -91,8 +92,8 @@ def _sweep_spool(intake: Intake, settings: Settings, stop: threading.Event) -> N
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     """Run a Celery worker on every docproc queue."""
     from docproc import queues
+    from docproc.app import configure
     from docproc.broker import wait_for_broker
-    from docproc.tasks import configure
 
     # Made at start, as `docproc up` does; once running, a vanished outbox (an unmounted
     # share) holds documents instead of being made again on the mount point.
@@ -110,9 +111,9 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_beat(settings: Settings, args: argparse.Namespace) -> int:
     """Run Celery Beat; the one holding the lock in Redis sends."""
+    from docproc.app import configure
     from docproc.broker import wait_for_broker
     from docproc.schedule.beat import RENEW_SECONDS
-    from docproc.tasks import configure
 
     prepare_state(settings)
     app = configure(settings)

@@ -19,6 +19,7 @@ from celery import chord
 from celery.result import AsyncResult
 from redis import RedisError
 
+from docproc.app import app
 from docproc.schedule.daily import (
     CHUNK,
     missing_days,
@@ -28,7 +29,6 @@ from docproc.schedule.daily import (
 )
 from docproc.schedule.retention import purge
 from docproc.schedule.summary import Summary, Window, merge, new_summary
-from docproc.tasks import app
 from docproc.units import human_bytes
 
 daily_log = logging.getLogger("docproc.daily")

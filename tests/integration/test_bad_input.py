@@ -205,7 +205,8 @@ from docproc.broker import redis_client
 from docproc.inbox.intake import Intake
 from docproc.ledger import Ledger
 from docproc.settings import load_settings
-from docproc.tasks import configure, submit
+from docproc.app import configure
+from docproc.tasks import submit
 from docproc.inbox.spool import claim
 
 settings = load_settings(sys.argv[1], environ={})

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import redis
 
-from docproc import tasks
+from docproc.app import app, configure
 from docproc.schedule.beat import LeaderScheduler
 from docproc.schedule.clock import daily_at
 from docproc.settings import load_settings
@@ -51,16 +51,16 @@ def scheduler(
 ) -> Iterator[tuple[LeaderScheduler, FakeClock]]:
     """A Beat whose only entry is the daily report at 07:00 by a clock set to 06:59:58."""
     settings = load_settings(make_config(**broker), environ={})
-    before = (tasks.app._settings, tasks.app.conf.beat_schedule)
-    tasks.configure(settings)
+    before = (app._settings, app.conf.beat_schedule)
+    configure(settings)
     clock = FakeClock(local(2030, 6, 10, 6, 59, 58))
-    tasks.app.conf.beat_schedule = {
+    app.conf.beat_schedule = {
         "daily-report": {"task": REPORT, "schedule": daily_at("07:00:00", clock)},
     }
-    beat = LeaderScheduler(tasks.app)
+    beat = LeaderScheduler(app)
     yield beat, clock
     beat.close()
-    tasks.app._settings, tasks.app.conf.beat_schedule = before
+    app._settings, app.conf.beat_schedule = before
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
@@ -89,5 +89,5 @@ def test_beat_sends_the_daily_report_when_its_clock_reaches_the_time_and_once_a_
     tick_a_while()
     assert sent(client)[REPORT] == 2
     # What Beat noted for the next leader is the clock's time of that run.
-    noted = tasks.app.ledger.note("beat.last_run.daily-report")
+    noted = app.ledger.note("beat.last_run.daily-report")
     assert noted is not None and datetime.datetime.fromisoformat(noted) == clock.now

@@ -1,7 +1,7 @@
 """The real give-up path: a document orphaned more than workers.max_retries times fails as
 `timeout`, with a failed folder that says why and keeps the original.
 
-The reconciler runs with the worker's own `_give_up` against the session's embedded Valkey;
+The reconciler runs with the worker's own `give_up` against the session's embedded Valkey;
 only the resend is a stand-in (no worker would take the message), and the passes are given
 their moments instead of waiting for them.
 """
@@ -18,13 +18,15 @@ from typing import Any
 import pytest
 
 from docproc import tasks
+from docproc.app import app, configure
 from docproc.inbox.spool import Claimed
-from docproc.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler
 from docproc.settings import Settings, load_settings
+from docproc.worker.reconcile import CONFIRM_SECONDS, QUIET_SECONDS, Reconciler
+from docproc.worker.reconcile_task import give_up
 from tests.conftest import reports
 
 CONTENT = b"a scan that kills every worker that opens it\n"
-CACHED = ("ledger", "outbox", "holding", "intake")
+CACHED = ("ledger", "outbox", "holding")
 
 
 @pytest.fixture
@@ -33,15 +35,17 @@ def configured(
 ) -> Iterator[Settings]:
     """Configure the worker's app as `docproc worker` would; undo it afterwards."""
     settings = load_settings(make_config(**broker, workers={"max_retries": 2}), environ={})
-    before = tasks.app._settings
+    before = app._settings
     for name in CACHED:
-        tasks.app.__dict__.pop(name, None)
-    tasks.configure(settings)
+        app.__dict__.pop(name, None)
+    tasks.intake.cache_clear()
+    configure(settings)
     settings.outbox.mkdir(parents=True)  # as `docproc worker` does at start
     yield settings
     for name in CACHED:
-        tasks.app.__dict__.pop(name, None)
-    tasks.app._settings = before
+        app.__dict__.pop(name, None)
+    tasks.intake.cache_clear()
+    app._settings = before
 
 
 def _claim(spool: Path, token: str) -> Claimed:
@@ -58,12 +62,12 @@ def _claim(spool: Path, token: str) -> Claimed:
 def test_a_document_orphaned_more_than_max_retries_times_fails_as_timeout_with_its_original(
     configured: Settings,
 ) -> None:
-    ledger = tasks.app.ledger
+    ledger = app.ledger
     key = ledger.record(_claim(configured.spool_dir, f"{time.time_ns():016x}-deadbeef")).key
     ledger.start_stage_many({key: "{}"}, "extract", "worker1@host")
     resent: list[str] = []
     reconciler = Reconciler(ledger, lambda record: resent.append(record["key"]),
-                            tasks._give_up, configured.workers.max_retries)
+                            give_up, configured.workers.max_retries)
 
     failed: list[str] = []
     now = time.time() + QUIET_SECONDS + 1

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from celery import Celery
+
+from docproc import queues
 from docproc.ledger import Ledger
 
 log = logging.getLogger("docproc.reconcile")
 
-HEARTBEAT_SECONDS = 1.0
-NODE_TTL_SECONDS = 4.0
 RECONCILE_SECONDS = 3.0
 # A document whose record changed this recently is on its way; leave it alone.
 QUIET_SECONDS = 4.0
@@ -52,6 +53,19 @@ def queued_keys(client: Any, queue: str) -> set[str]:
     for raw in client.lrange(queue, 0, -1):
         keys.update(_document_keys(raw))
     return keys
+
+
+def queued_documents(app: Celery, broker: str, client: Any) -> set[str] | None:
+    """Return the keys of documents waiting in the document queues; None when none can be seen."""
+    if not broker.startswith("amqp"):
+        return set().union(*(queued_keys(client, queue) for queue in queues.DOCUMENT_QUEUES))
+    # RabbitMQ cannot list its queues; empty ones at least say that nothing waits.
+    with app.connection_for_write() as connection:
+        for queue in queues.DOCUMENT_QUEUES:
+            _, waiting, _ = connection.default_channel.queue_declare(queue, passive=True)
+            if waiting:
+                return None
+    return set()
 
 
 def _document_keys(raw: str | bytes) -> list[str]:
