@@ -28,7 +28,7 @@ from benchmarks.procs import (
     stop,
     tree_cpu,
 )
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 
 HEALTHY_TIMEOUT = 90.0
 SECTIONS = ("documents", "failed")
@@ -131,14 +131,14 @@ def running(site: Site, command: str) -> Iterator[Started]:
         stop(proc, signal.SIGTERM, timeout=15)
 
 
-def ledger(site: Site) -> Ledger:
+def ledger(site: Site) -> RedisLedger:
     """Return the ledger of the instance, on its embedded broker's unix socket."""
     client = redis.Redis(unix_socket_path=str(site.state / "valkey.sock"),
                          decode_responses=True, socket_timeout=10)
-    return Ledger(client)
+    return RedisLedger(client)
 
 
-def wait_for_ledger(site: Site, broker: Started, timeout: float = 30.0) -> Ledger:
+def wait_for_ledger(site: Site, broker: Started, timeout: float = 30.0) -> RedisLedger:
     """Wait until the embedded broker answers; return the ledger on it."""
     book = ledger(site)
 

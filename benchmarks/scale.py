@@ -20,7 +20,8 @@ from benchmarks.daemon import (
     wait_for_log,
 )
 from benchmarks.procs import Started, executable, proc_info, status_kb
-from docproc.ledger import PREFIX, Ledger
+from docproc.ledger import keyspace
+from docproc.ledger.redis_ledger import RedisLedger
 
 FILE_BYTES = 200
 SUBFOLDERS = 100
@@ -48,9 +49,9 @@ def write_small_files(folder: Path, count: int, subfolders: int) -> list[Path]:
     return targets
 
 
-def _recorded(book: Ledger) -> int:
-    """Return how many documents the ledger recorded: O(1), unlike Ledger.counts()."""
-    return int(book.redis.zcard(f"{PREFIX}docs"))
+def _recorded(book: RedisLedger) -> int:
+    """Return how many documents the ledger recorded: O(1), unlike RedisLedger.counts()."""
+    return int(book.redis.zcard(keyspace.DOCS))
 
 
 def _self_cpu() -> float:
@@ -58,7 +59,9 @@ def _self_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wait_claimed(book: Ledger, watcher: Started, expected: int, started: float) -> dict[str, Any]:
+def wait_claimed(
+    book: RedisLedger, watcher: Started, expected: int, started: float
+) -> dict[str, Any]:
     """Poll the ledger until expected files are recorded or progress stalls; return timings."""
     first, cpu_before = None, _self_cpu()
     seen, last_change = -1, time.monotonic()
@@ -102,7 +105,7 @@ def _cpu(proc: Started) -> float | None:
     return None if info is None else round(info.own_cpu + info.reaped_cpu, 2)
 
 
-def backlog_queries(book: Ledger) -> dict[str, Any]:
+def backlog_queries(book: RedisLedger) -> dict[str, Any]:
     """Time the reads that `docproc status` and the reconciler (every 3 s) make at this backlog."""
     timings: dict[str, Any] = {}
     try:

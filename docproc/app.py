@@ -19,7 +19,7 @@ from docproc import queues
 from docproc.broker import redis_client
 from docproc.holding import Holding
 from docproc.instance import die_with_parent
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.outbox import Outbox
 from docproc.schedule.clock import daily_at
 from docproc.settings import Settings, load_settings
@@ -41,8 +41,8 @@ class DocprocCelery(Celery):
         return self._settings
 
     @cached_property
-    def ledger(self) -> Ledger:
-        return Ledger(redis_client(self.settings))
+    def ledger(self) -> RedisLedger:
+        return RedisLedger(redis_client(self.settings))
 
     @cached_property
     def outbox(self) -> Outbox:

@@ -29,14 +29,11 @@ from typing import Any
 
 import redis
 
-from docproc.ledger import PREFIX
+from docproc.ledger.keyspace import HELD, HELD_JOBS, HELD_STATE
 from docproc.model import Job
 
 log = logging.getLogger("docproc.holding")
 
-HELD = f"{PREFIX}held"
-HELD_JOBS = f"{PREFIX}held:jobs"
-HELD_STATE = f"{PREFIX}held:state"
 # The errors of a place we write to, not of what we write: they hold a document.
 INFRASTRUCTURE_ERRNOS = frozenset({
     errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT,

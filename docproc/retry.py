@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from docproc.errors import DocprocError
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import State, name_from_hex, printable
 from docproc.settings import Settings
 from docproc.status.reports import inside_outbox
@@ -56,7 +56,7 @@ class Retried:
     old_folder: Path | None
 
 
-def retry_document(settings: Settings, ledger: Ledger, key: str) -> Retried:
+def retry_document(settings: Settings, ledger: RedisLedger, key: str) -> Retried:
     """Send one failed document again; raise RetryError when it cannot be."""
     record = ledger.get(key)
     if record is None:
@@ -174,7 +174,7 @@ def _move_aside(settings: Settings, folder: Path) -> Path | None:
     return target
 
 
-def failed_keys(ledger: Ledger) -> list[str]:
+def failed_keys(ledger: RedisLedger) -> list[str]:
     """Return the keys of every failed document, newest first."""
     keys: list[str] = []
     cursor: str | None = None

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from docproc.errors import DocumentError, ErrorType, OutboxError
 from docproc.holding import is_infrastructure
-from docproc.ledger import ClaimInfo, Ending, Ledger, Receipt
+from docproc.ledger.interface import DocumentLedger
+from docproc.ledger.model import ClaimInfo, Ending, Receipt
 from docproc.model import STAGES, FileTypeInfo, Job, Source, Stage, State, printable
 from docproc.outbox import Outbox, Outputs
 from docproc.pipeline import FileType, analyze, detect, extract, make_thumbnail
@@ -33,7 +34,7 @@ class StageContext:
     """What a stage needs besides the job: pipeline settings, the ledger and who runs it."""
 
     pipeline: PipelineSettings
-    ledger: Ledger
+    ledger: DocumentLedger
     worker: str
     # Exceptions that end a stage from outside (a time limit): never a verdict on the document.
     interrupts: tuple[type[BaseException], ...] = ()

@@ -7,7 +7,7 @@ import logging
 from flask import Flask
 
 from docproc.broker import probe_client, redis_client
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.metrics import registry
 from docproc.status.reports import ReportCache
@@ -22,16 +22,16 @@ from docproc.status.web.page import page
 log = logging.getLogger("docproc.api")
 
 
-def create_app(settings: Settings, ledger: Ledger | None = None) -> Flask:
+def create_app(settings: Settings, ledger: RedisLedger | None = None) -> Flask:
     """Build the status API and page for these settings."""
     app = Flask(__name__, static_folder=None)
     app.config["DOCPROC_SETTINGS"] = settings
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    the_ledger = ledger or Ledger(redis_client(settings))
+    the_ledger = ledger or RedisLedger(redis_client(settings))
     app.extensions[EXTENSION] = StatusContext(
         settings=settings,
         ledger=the_ledger,
-        probe=Ledger(probe_client(settings)),
+        probe=RedisLedger(probe_client(settings)),
         reports=ReportCache(settings),
         stats_cache=TimedCache(STATS_CACHE_SECONDS),
         collectors=registry(settings, the_ledger),

@@ -14,14 +14,14 @@ from typing import Any
 
 import redis
 
-PREFIX = "docproc:"
+from docproc.ledger import keyspace
 
 
 def records_by_name(client: redis.Redis) -> dict[str, dict[str, Any]]:
     """Return the ledger's records by file name (the last one received for a name)."""
     found = {}
-    for key in client.zrange(f"{PREFIX}docs", 0, -1):
-        record = client.hgetall(f"{PREFIX}doc:{_text(key)}")
+    for key in client.zrange(keyspace.DOCS, 0, -1):
+        record = client.hgetall(keyspace.doc(_text(key)))
         record = {_text(k): _text(v) for k, v in record.items()}
         found[record["name"]] = record
     return found
@@ -30,7 +30,7 @@ def records_by_name(client: redis.Redis) -> dict[str, dict[str, Any]]:
 def age(client: redis.Redis, key: str, received: datetime.datetime,
         move_folder: bool = False) -> None:
     """Record a document as received at another moment; move its outbox folder along."""
-    doc = f"{PREFIX}doc:{key}"
+    doc = keyspace.doc(key)
     utc = received.astimezone(datetime.UTC)
     fields: dict[str, str | float] = {"received_ts": utc.timestamp(),
                                       "received_at": utc.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -41,7 +41,7 @@ def age(client: redis.Redis, key: str, received: datetime.datetime,
         old.rename(new)
         fields["outdir"] = str(new)
     client.hset(doc, mapping=fields)
-    client.zadd(f"{PREFIX}docs", {key: utc.timestamp()})
+    client.zadd(keyspace.DOCS, {key: utc.timestamp()})
 
 
 def _text(value: Any) -> str:
@@ -52,12 +52,11 @@ def age_beat_runs(client: redis.Redis, names: list[str], days: int = 2) -> None:
     """Note Beat's last runs of these entries days ago: a daily entry is then a missed run,
     due once as soon as a Beat leads, whatever its time of day and whenever Beat starts.
     """
-    from docproc.ledger import Ledger
-    from docproc.schedule.beat import last_run_note
+    from docproc.ledger.redis_ledger import RedisLedger
 
     ran = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     for name in names:
-        Ledger(client).note(last_run_note(name), ran.isoformat())
+        RedisLedger(client).note(keyspace.last_run_note(name), ran.isoformat())
 
 
 def clear_of_midnight(seconds: float) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from docproc.settings import Settings
 
 if TYPE_CHECKING:
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -29,14 +29,14 @@ def refuse_exposed_api(settings: Settings) -> bool:
     return problem is not None
 
 
-def connect(settings: Settings, command: str) -> Ledger | None:
+def connect(settings: Settings, command: str) -> RedisLedger | None:
     """Return the ledger, or print why the broker does not answer and return None."""
     from docproc.broker import broker_problem, redis_client
     from docproc.cli.output import complain
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
 
     problem = broker_problem(settings)
     if problem is not None:
         complain(f"docproc {command}: {problem}\n  is docproc running? (docproc up)")
         return None
-    return Ledger(redis_client(settings))
+    return RedisLedger(redis_client(settings))

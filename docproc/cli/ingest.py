@@ -16,7 +16,7 @@ from docproc.settings import Settings
 from docproc.units import human_bytes
 
 if TYPE_CHECKING:
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
 
 
 class CopyBar:
@@ -98,7 +98,7 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return print_summary(settings, ledger, planned, time.time() - started)
 
 
-def print_summary(settings: Settings, ledger: Ledger, planned: list[Planned],
+def print_summary(settings: Settings, ledger: RedisLedger, planned: list[Planned],
                   seconds: float) -> int:
     """Print what became of each file; return 1 when any failed."""
     from docproc.status.reports import ReportCache

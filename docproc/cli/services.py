@@ -54,7 +54,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     from docproc.broker import BrokerCheck, redis_client, wait_for_broker
     from docproc.inbox.intake import Intake
     from docproc.inbox.spool import recover_spool
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
     from docproc.status.watchers import publish_watcher_stats
     from docproc.tasks import submit
     from docproc.watcher import InboxWatcher
@@ -64,7 +64,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     stop = _stop_event()
     configure(settings, results=False)
     wait_for_broker(settings)
-    intake = Intake(settings, Ledger(redis_client(settings)), submit)
+    intake = Intake(settings, RedisLedger(redis_client(settings)), submit)
     intake.recover(recover_spool(settings.spool_dir))
     watcher = InboxWatcher(
         settings.inbox, settings.spool_dir, settings.watcher, intake,

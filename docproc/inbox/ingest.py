@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from docproc.ledger import TERMINAL
+from docproc.model import TERMINAL
 from docproc.settings import Settings
 
 if TYPE_CHECKING:
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
 
 COPY_CHUNK = 1 << 20
 POLL_SECONDS = 0.5
@@ -184,7 +184,7 @@ def _rename_in(folder: Path, target: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def follow(ledger: Ledger, planned: list[Planned], started: float,
+def follow(ledger: RedisLedger, planned: list[Planned], started: float,
            progress: FollowProgress) -> None:
     """Poll the ledger until every planned file has reached an end state."""
     from docproc.model import printable
@@ -206,7 +206,7 @@ def follow(ledger: Ledger, planned: list[Planned], started: float,
         time.sleep(POLL_SECONDS)
 
 
-def _match_new(ledger: Ledger, by_source: dict[tuple[str, str], Planned], since: float,
+def _match_new(ledger: RedisLedger, by_source: dict[tuple[str, str], Planned], since: float,
                seen: set[str]) -> float:
     """Give planned files the keys of the receipts recorded since a time; return the newest."""
     newest, cursor = since, None
@@ -224,7 +224,7 @@ def _match_new(ledger: Ledger, by_source: dict[tuple[str, str], Planned], since:
             return newest
 
 
-def _refresh_states(ledger: Ledger, planned: list[Planned]) -> None:
+def _refresh_states(ledger: RedisLedger, planned: list[Planned]) -> None:
     going = [item for item in planned if item.key is not None and item.status not in TERMINAL]
     keys = [item.key for item in going if item.key is not None]
     for item, record in zip(going, ledger.get_many(keys), strict=True):

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from docproc.inbox.spool import Claimed, spooled_claim, token_ns
-from docproc.ledger import TERMINAL, Ledger, Receipt
-from docproc.model import Job, name_from_hex
+from docproc.ledger.interface import DocumentLedger
+from docproc.ledger.model import Receipt
+from docproc.model import TERMINAL, Job, name_from_hex
 from docproc.settings import Settings
 from docproc.stages import new_job
 
@@ -46,7 +47,7 @@ class Intake:
     """Turn claimed files into queued jobs, once each, whatever is retried."""
 
     def __init__(
-        self, settings: Settings, ledger: Ledger, send: Callable[[list[Job]], None]
+        self, settings: Settings, ledger: DocumentLedger, send: Callable[[list[Job]], None]
     ) -> None:
         self.settings = settings
         self.ledger = ledger

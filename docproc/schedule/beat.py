@@ -22,21 +22,16 @@ from celery.beat import ScheduleEntry, Scheduler
 from redis import RedisError
 
 from docproc.broker import redis_client
-from docproc.ledger import Ledger
+from docproc.ledger.keyspace import BEAT_LOCK, last_run_note
+from docproc.ledger.redis_ledger import RedisLedger
 
 log = logging.getLogger("docproc.beat")
-LOCK = "beat"
 # A leader that stops renewing (killed, frozen, cut off) loses the lead after this long.
 LOCK_SECONDS = 15.0
 RENEW_SECONDS = 3.0
 # How often a Beat on standby asks for the lead.
 STANDBY_SECONDS = 2.0
 CATCH_UP_TASK = "docproc.daily.catch_up"
-
-
-def last_run_note(name: str) -> str:
-    """Return the name of the ledger note that holds when a schedule entry last ran."""
-    return f"beat.last_run.{name}"
 
 
 class LeaderScheduler(Scheduler):
@@ -52,8 +47,8 @@ class LeaderScheduler(Scheduler):
         super().__init__(app, *args, **kwargs)
 
     @cached_property
-    def ledger(self) -> Ledger:
-        return Ledger(redis_client(self.app.settings))
+    def ledger(self) -> RedisLedger:
+        return RedisLedger(redis_client(self.app.settings))
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         """Keep or seek the lead; run due entries only while leading."""
@@ -68,8 +63,8 @@ class LeaderScheduler(Scheduler):
             return
         self._checked_at = now
         try:
-            holds = self.ledger.hold_lock(LOCK, self.owner, LOCK_SECONDS)
-            holder = None if holds else self.ledger.lock_holder(LOCK)
+            holds = self.ledger.hold_lock(BEAT_LOCK, self.owner, LOCK_SECONDS)
+            holder = None if holds else self.ledger.lock_holder(BEAT_LOCK)
         except RedisError as exc:
             if not self._unreachable:
                 log.warning("beat: cannot reach Redis for the Beat lock (%s); sending nothing "
@@ -119,7 +114,7 @@ class LeaderScheduler(Scheduler):
         """Release the lead at once, so that a Beat on standby takes over without waiting."""
         if self.leading:
             try:
-                self.ledger.release_lock(LOCK, self.owner)
+                self.ledger.release_lock(BEAT_LOCK, self.owner)
             except RedisError as exc:
                 log.warning("beat: could not release the Beat lock: %s", exc)
             self.leading = False

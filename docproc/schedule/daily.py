@@ -19,7 +19,7 @@ from typing import Any
 from redis import RedisError
 
 from docproc.broker import redis_client
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.report import read, read_file, utc_now
 from docproc.schedule.clock import parse_clock
 from docproc.schedule.html import render
@@ -80,7 +80,7 @@ def add_record(summary: Summary, window: Window, key: str, record: dict[str, Any
             add_document(summary, window, **facts, reason=_why(exc))
 
 
-def summarize_keys(ledger: Ledger, keys: list[str], window: Window,
+def summarize_keys(ledger: RedisLedger, keys: list[str], window: Window,
                    reason: str | None = None) -> Summary:
     """Return the partial summary of documents named by their ledger keys."""
     summary = new_summary()
@@ -167,7 +167,7 @@ def build_now(settings: Settings, day: datetime.date) -> Built:
     window = Window.of(day)
     note = ""
     try:
-        ledger = Ledger(redis_client(settings))
+        ledger = RedisLedger(redis_client(settings))
         keys = ledger.received_between(window.start.timestamp(), window.end.timestamp())
         summary = merge([summarize_keys(ledger, keys[at:at + CHUNK], window)
                          for at in range(0, len(keys), CHUNK)])
@@ -189,7 +189,9 @@ def build_now(settings: Settings, day: datetime.date) -> Built:
     return Built(report, paths, note)
 
 
-def missing_days(settings: Settings, ledger: Ledger, now: datetime.datetime) -> list[datetime.date]:
+def missing_days(
+    settings: Settings, ledger: RedisLedger, now: datetime.datetime
+) -> list[datetime.date]:
     """Return the recent days that had documents but have no report, newest first.
 
     Yesterday counts only once today's scheduled run is past; at most retention.days back.

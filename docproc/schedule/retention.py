@@ -21,7 +21,8 @@ from redis import RedisError
 
 from docproc.broker import redis_client
 from docproc.inbox.spool import token_ns
-from docproc.ledger import TERMINAL, Ledger
+from docproc.ledger.redis_ledger import RedisLedger
+from docproc.model import TERMINAL
 from docproc.settings import Settings
 from docproc.units import human_bytes
 
@@ -148,7 +149,7 @@ def _claimed_at(token: str, path: Path) -> float:
     return path.lstat().st_ctime if made is None else made / 1e9
 
 
-def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]:
+def _spool(spool: Path, ledger: RedisLedger, before: datetime.datetime) -> list[Item]:
     """Return spool files received before the cutoff whose document is finished, and leftovers.
 
     A file the ledger does not know is a claim never recorded (the broker lost it): it stays,
@@ -178,7 +179,7 @@ def _spool(spool: Path, ledger: Ledger, before: datetime.datetime) -> list[Item]
     return items
 
 
-def _records(ledger: Ledger, plan: Plan, done_before: float, failed_before: float) -> None:
+def _records(ledger: RedisLedger, plan: Plan, done_before: float, failed_before: float) -> None:
     offset = 0
     while batch := ledger.received_before(done_before, offset, BATCH):
         offset += len(batch)
@@ -191,7 +192,7 @@ def _records(ledger: Ledger, plan: Plan, done_before: float, failed_before: floa
                 plan.records.append(key)
 
 
-def make_plan(settings: Settings, ledger: Ledger, now: datetime.datetime) -> Plan:
+def make_plan(settings: Settings, ledger: RedisLedger, now: datetime.datetime) -> Plan:
     """Decide what a purge at `now` removes."""
     done_before, failed_before = cutoffs(settings, now)
     plan = Plan(done_before, failed_before)
@@ -210,7 +211,7 @@ def make_plan(settings: Settings, ledger: Ledger, now: datetime.datetime) -> Pla
     return plan
 
 
-def apply_plan(plan: Plan, ledger: Ledger) -> Outcome:
+def apply_plan(plan: Plan, ledger: RedisLedger) -> Outcome:
     """Remove what a plan lists: files and folders first, then the ledger records."""
     outcome = Outcome()
     for item in plan.items:
@@ -268,14 +269,14 @@ class LedgerUnavailable(RedisError):
     """The ledger did not answer while planning: nothing was removed."""
 
 
-def purge(settings: Settings, ledger: Ledger | None = None, *, dry_run: bool = False,
+def purge(settings: Settings, ledger: RedisLedger | None = None, *, dry_run: bool = False,
           now: datetime.datetime | None = None) -> Purge:
     """Apply retention now, or with dry_run only plan it.
 
     Raises LedgerUnavailable when the ledger does not answer before anything is removed:
     without it, finished documents cannot be told from unfinished ones.
     """
-    ledger = ledger or Ledger(redis_client(settings))
+    ledger = ledger or RedisLedger(redis_client(settings))
     try:
         ledger.redis.ping()
         plan = make_plan(settings, ledger, now or datetime.datetime.now(datetime.UTC))

@@ -20,6 +20,7 @@ from celery.result import AsyncResult
 from redis import RedisError
 
 from docproc.app import app
+from docproc.ledger.keyspace import daily_lock, daily_run
 from docproc.schedule.daily import (
     CHUNK,
     missing_days,
@@ -49,7 +50,7 @@ def start_chord(day: datetime.date, chunk_size: int = CHUNK) -> int:
         daily_log.info("daily report of %s: no documents", day)
         return 0
     run = secrets.token_hex(8)
-    app.ledger.keep(f"daily:run:{run}", {str(n): json.dumps(chunk) for n, chunk in
+    app.ledger.keep(daily_run(run), {str(n): json.dumps(chunk) for n, chunk in
                                          enumerate(chunks)}, RUN_SECONDS)
     header = [summarize_task.s(chunk, day.isoformat()).set(task_id=f"{run}-{n}")
               for n, chunk in enumerate(chunks)]
@@ -65,7 +66,7 @@ def start_chord(day: datetime.date, chunk_size: int = CHUNK) -> int:
 def report_task(day: str | None = None, chunk_size: int = CHUNK) -> None:
     """Start building a day's report (yesterday's by default), unless it is being built."""
     target = datetime.date.fromisoformat(day) if day else yesterday()
-    if not app.ledger.lock(f"daily:{target.isoformat()}", BUILD_LOCK_SECONDS):
+    if not app.ledger.lock(daily_lock(target.isoformat()), BUILD_LOCK_SECONDS):
         daily_log.info("daily report of %s: already being built", target)
         return
     start_chord(target, chunk_size)
@@ -91,7 +92,7 @@ def fallback_task(failed_task_id: str, day: str, run: str) -> None:
     """Write the day's report from the chunks that were summarized (the chord's errback)."""
     window = Window.of(datetime.date.fromisoformat(day))
     parts = []
-    for number, keys in sorted(app.ledger.kept(f"daily:run:{run}").items(),
+    for number, keys in sorted(app.ledger.kept(daily_run(run)).items(),
                                key=lambda item: int(item[0])):
         result = AsyncResult(f"{run}-{number}", app=app)
         if result.successful():

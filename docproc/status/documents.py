@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import STAGES, TERMINAL, State
 from docproc.report import Report
 from docproc.status.reports import ReportCache
@@ -68,7 +68,7 @@ def progress(record: dict[str, Any], report: Report | None = None) -> list[dict[
     return steps
 
 
-def detail(ledger: Ledger, reports: ReportCache, record: dict[str, Any]) -> dict[str, Any]:
+def detail(ledger: RedisLedger, reports: ReportCache, record: dict[str, Any]) -> dict[str, Any]:
     """Return everything about one document: its summary, progress and report."""
     report = reports.get(record)
     body = summary(record, report)
@@ -91,7 +91,7 @@ def detail(ledger: Ledger, reports: ReportCache, record: dict[str, Any]) -> dict
     return body
 
 
-def failures(ledger: Ledger, reports: ReportCache, limit: int = 10) -> list[dict[str, Any]]:
+def failures(ledger: RedisLedger, reports: ReportCache, limit: int = 10) -> list[dict[str, Any]]:
     """Return the newest failed documents (not yet retried) with their reasons."""
     records, _ = ledger.page(statuses={State.FAILED}, limit=limit)
     return [summary(record, reports.get(record)) for record in records]

@@ -10,7 +10,7 @@ from redis import RedisError
 
 from docproc.broker import broker_problem
 from docproc.holding import Holding
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.timestamps import iso
 from docproc.status.watchers import inbox_problem
@@ -18,7 +18,7 @@ from docproc.status.watchers import inbox_problem
 log = logging.getLogger("docproc.api")
 
 
-def health_check(settings: Settings, probe: Ledger) -> dict[str, Any]:
+def health_check(settings: Settings, probe: RedisLedger) -> dict[str, Any]:
     """Return the health check's answer: status ok, degraded or unavailable, and why not ok."""
     problem = broker_problem(settings, probe.redis)
     workers: list[str] = []
@@ -39,7 +39,7 @@ def health_check(settings: Settings, probe: Ledger) -> dict[str, Any]:
     return body
 
 
-def online_workers(ledger: Ledger) -> list[str]:
+def online_workers(ledger: RedisLedger) -> list[str]:
     """Return the names of the workers whose heartbeat is current (every second, 4 s TTL).
 
     Read from Redis, not by pinging the workers: a health check answers in milliseconds.
@@ -52,7 +52,7 @@ def online_workers(ledger: Ledger) -> list[str]:
     return sorted({node.rsplit("/", 1)[0] for node in nodes})
 
 
-def watched_inbox_problem(ledger: Ledger) -> str | None:
+def watched_inbox_problem(ledger: RedisLedger) -> str | None:
     """Return why the watchers cannot see the inbox, as they published it, or None."""
     try:
         published = ledger.published("watcher")

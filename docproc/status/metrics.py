@@ -18,7 +18,8 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 from redis import RedisError
 
-from docproc.ledger import DURATION_BUCKETS, Ledger
+from docproc.ledger.model import DURATION_BUCKETS
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.snapshot import collect
 
@@ -28,7 +29,7 @@ log = logging.getLogger("docproc.metrics")
 class DocprocCollector(Collector):
     """Yield docproc's metrics from the ledger and the broker at each scrape."""
 
-    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+    def __init__(self, settings: Settings, ledger: RedisLedger) -> None:
         self.settings = settings
         self.ledger = ledger
 
@@ -154,7 +155,7 @@ def _counter(name: str, text: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, text, value=value)
 
 
-def registry(settings: Settings, ledger: Ledger) -> CollectorRegistry:
+def registry(settings: Settings, ledger: RedisLedger) -> CollectorRegistry:
     """Return a registry holding docproc's collector only."""
     found = CollectorRegistry(auto_describe=False)
     found.register(DocprocCollector(settings, ledger))

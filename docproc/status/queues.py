@@ -10,7 +10,7 @@ import redis
 from kombu import Connection
 
 from docproc import queues
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, as_redis_url
 
 log = logging.getLogger("docproc.stats")
@@ -21,7 +21,7 @@ REDIS_PRIORITY_SEP = "\x06\x16"
 REDIS_PRIORITY_STEPS = (3, 6, 9)
 
 
-def _broker_redis(settings: Settings, ledger: Ledger) -> redis.Redis:
+def _broker_redis(settings: Settings, ledger: RedisLedger) -> redis.Redis:
     url = as_redis_url(settings.broker)
     return ledger.redis if url == settings.redis_url else _redis_at(url)
 
@@ -33,7 +33,7 @@ def _redis_at(url: str) -> redis.Redis:
                                 decode_responses=True)
 
 
-def queue_depths(settings: Settings, ledger: Ledger) -> dict[str, int | None]:
+def queue_depths(settings: Settings, ledger: RedisLedger) -> dict[str, int | None]:
     """Return the tasks waiting in each queue (None when the broker cannot tell)."""
     if settings.broker.startswith("amqp"):
         return _amqp_depths(settings)

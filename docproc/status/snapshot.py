@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from docproc.holding import Holding
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.queues import queue_depths
 from docproc.status.timestamps import iso
@@ -14,13 +14,13 @@ from docproc.status.timings import CHART_MINUTES, throughput, timings
 from docproc.status.watchers import watcher_view
 
 
-def workers(ledger: Ledger) -> list[dict[str, Any]]:
+def workers(ledger: RedisLedger) -> list[dict[str, Any]]:
     """Return the worker nodes beating now and how many documents each holds."""
     return [{"name": node.rsplit("/", 1)[0], "node": node, "holding": len(held)}
             for node, held in sorted(ledger.live_nodes().items())]
 
 
-def collect(settings: Settings, ledger: Ledger, now: float | None = None) -> dict[str, Any]:
+def collect(settings: Settings, ledger: RedisLedger, now: float | None = None) -> dict[str, Any]:
     """Return every number of the status page and `docproc status`."""
     now = time.time() if now is None else now
     minutes = ledger.minutes(CHART_MINUTES + 1, now)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from docproc.ledger import DURATION_BUCKETS, Ledger
+from docproc.ledger.model import DURATION_BUCKETS
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import STAGES
 from docproc.status.timestamps import iso
 
@@ -34,7 +35,7 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 1)
 
 
-def timings(ledger: Ledger, minutes: Minutes) -> dict[str, Any]:
+def timings(ledger: RedisLedger, minutes: Minutes) -> dict[str, Any]:
     """Return per-stage timings: count, mean, p50 and p95 ever, and the mean of the last 15 min."""
     durations = ledger.durations()
     recent = minutes[-15:]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from redis import RedisError
 
 from docproc.inbox.candidates import WAIT_REASONS
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.timestamps import iso
 
@@ -51,7 +51,7 @@ def spool_size(spool_dir: Path) -> dict[str, int]:
 
 
 def watcher_view(
-    settings: Settings, ledger: Ledger, now: float | None = None,
+    settings: Settings, ledger: RedisLedger, now: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Return the watchers' summed counters and waiting files, and the spool's size."""
     now = time.time() if now is None else now
@@ -119,7 +119,7 @@ def publish_watcher_stats(
     from docproc.broker import redis_client
     from docproc.model import printable
 
-    ledger = Ledger(redis_client(settings))
+    ledger = RedisLedger(redis_client(settings))
     name = f"{socket.gethostname()}/{os.getpid()}"
 
     def run() -> None:

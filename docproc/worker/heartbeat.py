@@ -9,7 +9,7 @@ from celery.worker import state as worker_state
 from redis import RedisError
 
 from docproc.broker import redis_client
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 
 # Logged under the name it had in docproc.tasks: log filters select it.
@@ -53,7 +53,7 @@ def held_keys() -> list[str]:
 
 def beat(node: str, settings: Settings) -> None:
     """Publish, every second, that this node lives and which documents it holds."""
-    ledger = Ledger(redis_client(settings))
+    ledger = RedisLedger(redis_client(settings))
     failing = False
     # The first beat at once: a node killed in its first second must still be seen to vanish.
     while True:

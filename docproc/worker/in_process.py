@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from docproc.inbox.ignore import is_ignored
-from docproc.ledger import MemoryLedger
+from docproc.ledger.memory import MemoryLedger
 from docproc.model import STAGES
 from docproc.outbox import Outbox
 from docproc.report import utc_now

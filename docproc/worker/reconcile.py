@@ -21,7 +21,8 @@ from typing import Any
 from celery import Celery
 
 from docproc import queues
-from docproc.ledger import Ledger
+from docproc.ledger.keyspace import LAST_FULL_PASS_NOTE, SERVER_RUN_ID_NOTE
+from docproc.ledger.redis_ledger import RedisLedger
 
 log = logging.getLogger("docproc.reconcile")
 
@@ -86,7 +87,7 @@ class Reconciler:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: RedisLedger,
         resend: Callable[[dict[str, Any]], None],
         give_up: Callable[[dict[str, Any], str], None],
         max_recoveries: int,
@@ -102,11 +103,11 @@ class Reconciler:
         """Return why a full pass is due now, or None."""
         if self.ledger.vanished_nodes():
             return "a worker node stopped beating"
-        if self.ledger.note("server_run_id") != self.ledger.server_run_id():
+        if self.ledger.note(SERVER_RUN_ID_NOTE) != self.ledger.server_run_id():
             return "the broker restarted"
         if self.ledger.suspects():
             return "documents look orphaned"
-        if now - float(self.ledger.note("last_full_pass") or 0) > FULL_PASS_SECONDS:
+        if now - float(self.ledger.note(LAST_FULL_PASS_NOTE) or 0) > FULL_PASS_SECONDS:
             return "the periodic check"
         return None
 
@@ -122,8 +123,8 @@ class Reconciler:
         run_id = self.ledger.server_run_id()
         outcome = self.run_once(queued(), now)
         self.ledger.forget_nodes(vanished)
-        self.ledger.note("server_run_id", run_id)
-        self.ledger.note("last_full_pass", str(now))
+        self.ledger.note(SERVER_RUN_ID_NOTE, run_id)
+        self.ledger.note(LAST_FULL_PASS_NOTE, str(now))
         return outcome
 
     def run_once(self, queued: set[str] | None, now: float | None = None) -> Outcome:

@@ -14,6 +14,7 @@ from docproc import stages
 from docproc.app import app
 from docproc.errors import OutboxError
 from docproc.holding import probe_writable
+from docproc.ledger.keyspace import RECONCILE_LOCK
 from docproc.model import Job
 from docproc.stages import StageContext
 from docproc.tasks import intake, submit
@@ -24,7 +25,7 @@ from docproc.worker.reconcile import RECONCILE_SECONDS, Reconciler, queued_docum
 def reconcile_task(self: Task) -> dict[str, list[str]]:
     """Send again the documents no live worker holds; fail those that keep killing workers."""
     settings = app.settings
-    if not app.ledger.lock("reconcile", RECONCILE_SECONDS * 0.9):
+    if not app.ledger.lock(RECONCILE_LOCK, RECONCILE_SECONDS * 0.9):
         return {"resent": [], "failed": []}
     release_held()
     reconciler = Reconciler(app.ledger, intake().resend, give_up, settings.workers.max_retries,

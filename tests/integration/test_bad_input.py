@@ -203,7 +203,7 @@ SUBMIT_AS_ONE_TASK = """
 import sys
 from docproc.broker import redis_client
 from docproc.inbox.intake import Intake
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import load_settings
 from docproc.app import configure
 from docproc.tasks import submit
@@ -214,7 +214,7 @@ claims = [claim(settings.inbox / name, settings.inbox, settings.spool_dir)
           for name in ("huge.png", "after.txt")]
 jobs = []
 configure(settings)
-intake = Intake(settings, Ledger(redis_client(settings)), jobs.extend)
+intake = Intake(settings, RedisLedger(redis_client(settings)), jobs.extend)
 intake.pending.extend(claimed for claimed in claims if claimed is not None)
 intake.flush()
 submit(jobs)  # one task for both: the time limit cuts it in the middle

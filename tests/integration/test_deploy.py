@@ -159,7 +159,7 @@ def _check(service: str, config: Path, **env: str) -> int:
 def test_compose_health_checks_pass_when_healthy_and_fail_when_not(
     valkey_socket: Path, make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
 ) -> None:
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
 
     config = make_config(broker_url=f"redis+socket://{valkey_socket}")
     port = str(yaml.safe_load(config.read_text())["status_api"]["port"])
@@ -181,7 +181,7 @@ def test_compose_health_checks_pass_when_healthy_and_fail_when_not(
     assert _check("api", config, PORT=port) == 1
     api = daemon(config)
     api.start("api")
-    ledger = Ledger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
+    ledger = RedisLedger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
 
     def healthy() -> bool:
         ledger.heartbeat("worker1@healthcheck/1", [], 10.0)

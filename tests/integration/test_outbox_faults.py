@@ -16,7 +16,7 @@ import pytest
 from docproc.broker import redis_client
 from docproc.holding import Holding, HoldingState
 from docproc.inbox.spool import claim
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import Job, Source
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
@@ -51,8 +51,8 @@ def embedded(valkey_socket: Path) -> dict[str, Any]:
     return {"broker_url": f"redis+socket://{valkey_socket}", "result_backend": None}
 
 
-def _ledger(settings: Settings) -> Ledger:
-    return Ledger(redis_client(settings))
+def _ledger(settings: Settings) -> RedisLedger:
+    return RedisLedger(redis_client(settings))
 
 
 def _start(daemon: Callable[[Path], Daemon], config: Path) -> Daemon:

@@ -16,7 +16,7 @@ import redis
 import yaml
 
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import load_settings
 from tests.conftest import (
     Daemon,
@@ -41,7 +41,7 @@ def test_retry_adds_retry_2_to_the_name_when_a_file_of_that_name_waits_in_the_in
     client.flushdb()
     config = make_config(broker_url=f"redis+socket://{valkey_socket}")
     settings = load_settings(config, environ={})
-    ledger = Ledger(client)
+    ledger = RedisLedger(client)
     original = b"%PDF-1.4 the failed original\n"
     spooled = tmp_path / "spooled.data"
     spooled.write_bytes(original)

@@ -11,16 +11,16 @@ import redis
 
 from docproc.inbox.intake import Intake
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import Job
 from docproc.settings import Settings, load_settings
 from tests.conftest import ledger_url
 
 
 @pytest.fixture
-def ledger(broker: dict[str, str | None]) -> Ledger:
+def ledger(broker: dict[str, str | None]) -> RedisLedger:
     """A clean ledger where each broker of the matrix keeps it (RabbitMQ: its result store)."""
-    return Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
+    return RedisLedger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -40,7 +40,9 @@ def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
                    hashlib.sha256(content).hexdigest(), "2026-11-23T10:00:00Z")
 
 
-def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path: Path) -> None:
+def test_sweep_sends_on_old_spool_files_the_ledger_lost(
+    ledger: RedisLedger, tmp_path: Path
+) -> None:
     settings = _settings(tmp_path)
     spool = settings.spool_dir
     spool.mkdir(parents=True)
@@ -56,17 +58,6 @@ def test_sweep_sends_on_old_spool_files_the_ledger_lost(ledger: Ledger, tmp_path
     assert sent[0].token == old and ledger.key_for_token(old) == sent[0].key
 
 
-def test_the_ledger_records_and_starts_after_the_server_forgot_its_scripts(
-    ledger: Ledger, tmp_path: Path
-) -> None:
-    first = ledger.record(_claimed(tmp_path, "01-tok", b"before the restart"))
-    ledger.redis.script_flush()  # what a restarted broker knows of our Lua scripts
-    second = ledger.record(_claimed(tmp_path, "02-tok", b"after the restart"))
-    assert first.key != second.key and ledger.key_for_token("02-tok") == second.key
-    ledger.redis.script_flush()
-    assert ledger.start_stage_many({second.key: "{}"}, "detect", "w1") == set()
-    record = ledger.get(second.key)
-    assert record is not None and record["stage"] == "detect" and record["worker"] == "w1"
 
 
 def test_batches_are_single_when_few_and_larger_when_many() -> None:
@@ -80,7 +71,7 @@ def test_batches_are_single_when_few_and_larger_when_many() -> None:
 
 
 def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
-    ledger: Ledger, tmp_path: Path
+    ledger: RedisLedger, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
     sent: list[list[Job]] = []
@@ -104,7 +95,7 @@ def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
 
 
 def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
-    ledger: Ledger, tmp_path: Path
+    ledger: RedisLedger, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
     sent: list[Job] = []
@@ -125,7 +116,7 @@ def test_a_claim_handed_over_again_after_a_failed_flush_is_sent_once(
 
 
 def test_recovery_keeps_the_original_of_a_failure_the_outbox_could_not_take(
-    ledger: Ledger, tmp_path: Path
+    ledger: RedisLedger, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
     unwritten = _claimed(tmp_path, "01-unwritten", b"its failure could not be written")

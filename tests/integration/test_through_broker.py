@@ -94,12 +94,12 @@ def test_under_a_backlog_documents_finish_while_others_have_not_started(
     broker: dict[str, Any], make_config: Callable[..., Path], daemon: Callable[[Path], Daemon],
 ) -> None:
     from docproc.broker import redis_client
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
     from docproc.settings import load_settings
 
     config = make_config(**broker, workers={"concurrency": 1})
     settings = load_settings(config, environ={})
-    ledger = Ledger(redis_client(settings))
+    ledger = RedisLedger(redis_client(settings))
     run = daemon(config)
     run.start("watch")
     inbox = _inbox(config)

@@ -11,7 +11,7 @@ from typing import Any, cast
 from flask import current_app
 from prometheus_client import CollectorRegistry
 
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings
 from docproc.status.reports import ReportCache
 from docproc.status.web.access import Access
@@ -47,9 +47,9 @@ class StatusContext:
     """One status app's settings, its ledger and probe, caches, metrics and access check."""
 
     settings: Settings
-    ledger: Ledger
+    ledger: RedisLedger
     # The health check's own client: short timeouts, so a hung broker answers fast.
-    probe: Ledger
+    probe: RedisLedger
     reports: ReportCache
     stats_cache: TimedCache
     collectors: CollectorRegistry

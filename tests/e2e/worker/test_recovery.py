@@ -19,7 +19,7 @@ import redis
 import yaml
 from supervisor.xmlrpc import SupervisorTransport
 
-from docproc.ledger import TERMINAL
+from docproc.model import TERMINAL
 from docproc.settings import load_settings
 from tests.conftest import (
     broker_name,

@@ -212,12 +212,12 @@ def test_a_writer_that_writes_on_after_the_claim_gives_one_report_of_the_whole_f
     tmp_path: Path,
 ) -> None:
     from docproc.broker import redis_client
-    from docproc.ledger import Ledger
+    from docproc.ledger.redis_ledger import RedisLedger
     from docproc.settings import load_settings
 
     config = make_config(**broker, watcher={"quiet_seconds": 0.3})
     settings = load_settings(config, environ={})
-    ledger = Ledger(redis_client(settings))
+    ledger = RedisLedger(redis_client(settings))
     inbox, outbox = _folders(config)
     run = _start(config, daemon, "watch")
     (inbox / "first.txt").write_text("a file to know the watcher watches\n")

@@ -21,7 +21,7 @@ import redis
 
 from docproc.cli.status import render_status
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, WatcherSettings, load_settings
 from docproc.status.watchers import publish_watcher_stats
 from docproc.status_api import create_app
@@ -181,7 +181,7 @@ def test_a_missing_inbox_makes_healthz_fail_and_shows_in_the_status(
     run = watching("events", settings.inbox, settings.spool_dir)
     publisher_stop = threading.Event()
     publish_watcher_stats(run.watcher, settings, publisher_stop, interval=0.1)
-    ledger = Ledger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
+    ledger = RedisLedger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
     ledger.heartbeat("worker1@scanhost/4242", [], 120.0)
     client = create_app(settings).test_client()
     try:

@@ -20,7 +20,7 @@ import redis
 import yaml
 
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from tests.aging import age, records_by_name
 from tests.conftest import Daemon, drop, free_port, reports, run_docproc, short_tmpdir, wait_until
 
@@ -90,7 +90,7 @@ def aged(valkey_socket: Path, corpus: Path, tmp_path_factory: pytest.TempPathFac
     token = token_at(days_ago(40), "57uc4000")
     stuck = Claimed(token, spool / f"{token}.data", "stuck.txt", "stuck.txt", 5, "5" * 64,
                     days_ago(40).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    [receipt] = Ledger(client).record_many([stuck])
+    [receipt] = RedisLedger(client).record_many([stuck])
     age(client, receipt.key, days_ago(40))
     stuck.spool_path.write_text("stuck")
     # Leftovers: a finished document's file, a file the ledger never knew; and a recent one.
@@ -174,7 +174,7 @@ def test_purge_removes_what_is_past_retention_and_nothing_else(aged: Aged) -> No
          f"{unrecorded}.data", f"{unrecorded}.claim.json"])
     assert (aged.root / "inbox" / "2020-01-01" / "waiting.txt").exists()
 
-    ledger = Ledger(aged.client)
+    ledger = RedisLedger(aged.client)
     for name in ("old.txt", "old-copy.txt", "bomb.gif"):
         record = records[name]
         assert ledger.get(record["key"]) is None

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
 from tests.conftest import Daemon, reports, wait_until
@@ -179,7 +179,7 @@ def test_nothing_outside_the_outbox_is_served(
     embedded: dict[str, Any], make_config: Callable[..., Path], tmp_path: Path,
 ) -> None:
     settings = _settings(make_config(**embedded))
-    ledger = Ledger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
+    ledger = RedisLedger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
     outside = tmp_path / "secret"
     outside.mkdir()
     (outside / "text.txt").write_text("not for the API")
@@ -209,7 +209,7 @@ def test_documents_listing_filters_by_each_status_and_since_in_unix_seconds(
 ) -> None:
     client = redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True)
     client.flushdb()
-    ledger = Ledger(client)
+    ledger = RedisLedger(client)
     settings = load_settings(make_config(broker_url=f"redis+socket://{valkey_socket}"),
                              environ={})
 

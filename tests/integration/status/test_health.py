@@ -11,7 +11,7 @@ from typing import Any
 
 import redis
 
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, load_settings
 from docproc.status_api import create_app
 from tests.conftest import Daemon, free_port, wait_until
@@ -29,7 +29,7 @@ def test_healthz_reads_worker_heartbeats_and_says_when_the_broker_is_away_or_han
     alone = client.get("/healthz")
     assert alone.status_code == 503 and "heartbeat" in alone.get_json()["reason"]
 
-    ledger = Ledger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
+    ledger = RedisLedger(redis.Redis(unix_socket_path=str(valkey_socket), decode_responses=True))
     ledger.heartbeat("worker7@scanhost/4242", [], 4.0)
     healthy = client.get("/healthz")
     assert healthy.status_code == 200

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from docproc.inbox.candidates import WAIT_REASONS
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, load_settings
 from docproc.status.timestamps import iso, parse_since
 from docproc.status.watchers import WAITING_SHOWN, publish_watcher_stats, watcher_view
@@ -36,7 +36,7 @@ def test_files_waiting_at_every_watcher_are_merged_oldest_first(
     embedded: dict[str, Any], make_config: Callable[..., Path],
 ) -> None:
     settings = _settings(make_config(**embedded))
-    ledger = Ledger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
+    ledger = RedisLedger(redis.Redis.from_url(settings.redis_url, decode_responses=True))
     now = time.time()
 
     def entry(relpath: str, age: float, reason: str, size: int = 10) -> dict[str, Any]:

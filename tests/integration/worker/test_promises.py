@@ -17,7 +17,7 @@ from typing import Any
 import redis
 import yaml
 
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import load_settings
 from tests.conftest import Daemon, children_of, ledger_url, reports, short_tmpdir, wait_until
 
@@ -173,7 +173,7 @@ def test_a_document_that_keeps_killing_its_worker_ends_timeout_after_max_retries
     max_retries = 1
     config = make_config(**broker, workers={"max_retries": max_retries, "concurrency": 1})
     settings = load_settings(config, environ={})
-    ledger = Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
+    ledger = RedisLedger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
     run = daemon(config)
     worker = run.start("worker")
     run.start("beat")  # sends the reconciler

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from docproc.inbox.spool import Claimed
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.settings import Settings, load_settings
 from docproc.worker.reconcile import (
     CONFIRM_SECONDS,
@@ -25,9 +25,9 @@ from tests.conftest import broker_name, ledger_url, wait_until
 
 
 @pytest.fixture
-def ledger(broker: dict[str, str | None]) -> Ledger:
+def ledger(broker: dict[str, str | None]) -> RedisLedger:
     """A clean ledger where each broker of the matrix keeps it (RabbitMQ: its result store)."""
-    return Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
+    return RedisLedger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -48,7 +48,7 @@ def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
 
 
 def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
-    ledger: Ledger, tmp_path: Path
+    ledger: RedisLedger, tmp_path: Path
 ) -> None:
     spool = tmp_path
     orphan = ledger.record(_claimed(spool, "01-orphan", b"orphan")).key
@@ -74,7 +74,7 @@ def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
     assert resent == [orphan]
 
 
-def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> None:
+def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: RedisLedger) -> None:
     import base64
 
     jobs = [{"key": "abc123"}, {"key": "def456"}]
@@ -84,7 +84,7 @@ def test_queued_keys_reads_celery_messages_in_a_redis_queue(ledger: Ledger) -> N
     assert queued_keys(ledger.redis, "docproc") == {"abc123", "def456"}
 
 
-def test_full_passes_run_only_when_something_calls_for_them(ledger: Ledger) -> None:
+def test_full_passes_run_only_when_something_calls_for_them(ledger: RedisLedger) -> None:
     reconciler = Reconciler(ledger, lambda r: None, lambda r, why: None, max_recoveries=1)
     now = time.time()
     assert reconciler.due(now) == "the broker restarted"  # never reconciled before
@@ -153,7 +153,7 @@ def test_the_reconcile_task_sends_an_orphan_again_through_each_broker(
 
     config = make_config(**broker)
     settings = load_settings(config, environ={})
-    ledger = Ledger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
+    ledger = RedisLedger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
     settings.spool_dir.mkdir(parents=True)
 
     def running_orphan(token: str, quiet_for: float) -> str:
@@ -187,7 +187,7 @@ def test_the_reconcile_task_sends_an_orphan_again_through_each_broker(
 
 
 def test_a_document_orphaned_moments_before_a_pass_is_sent_again_at_the_next(
-    ledger: Ledger, tmp_path: Path
+    ledger: RedisLedger, tmp_path: Path
 ) -> None:
     resent: list[str] = []
     reconciler = Reconciler(ledger, lambda r: resent.append(r["key"]), lambda r, why: None,

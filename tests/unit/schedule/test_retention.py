@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import yaml
 
-from docproc.ledger import Ledger
+from docproc.ledger.redis_ledger import RedisLedger
 from docproc.schedule.retention import apply_plan, describe, make_plan
 from docproc.settings import load_settings
 
@@ -61,12 +61,12 @@ def test_a_purge_lets_go_what_is_past_retention_and_keeps_the_rest(tmp_path: Pat
     unrecorded = token.replace("10570000", "0ec0ded0")
     (spool / f"{unrecorded}.data").write_text("claimed, never recorded: the sweep sends it on")
 
-    plan = make_plan(settings, cast(Ledger, EmptyLedger()), NOW)
+    plan = make_plan(settings, cast(RedisLedger, EmptyLedger()), NOW)
     lines = describe(plan)
     assert any(line.endswith(f"{old_done}/  (1 document)") for line in lines)
     assert any(line.endswith(f"{older_failed}/  (1 document)") for line in lines)
     assert any(line.endswith(f"{token}.claim.json  (not in the ledger)") for line in lines)
-    outcome = apply_plan(plan, cast(Ledger, EmptyLedger()))
+    outcome = apply_plan(plan, cast(RedisLedger, EmptyLedger()))
 
     assert not outcome.errors and outcome.items == len(plan.items) == 4
     assert not old_done.exists() and not older_failed.exists()

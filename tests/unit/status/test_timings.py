@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from docproc.ledger import DURATION_BUCKETS
+from docproc.ledger.model import DURATION_BUCKETS
 from docproc.status.timings import CHART_MINUTES, quantile, throughput
 
 EMPTY = [0] * (len(DURATION_BUCKETS) + 1)

@@ -1,0 +1,1 @@
+"""The ledger: every received document, its state, stage and worker, kept in Redis."""
