@@ -9,12 +9,14 @@ import os
 import signal
 from pathlib import Path
 
+from docproc.errors import DocprocError
+
 PR_SET_PDEATHSIG = 1
 # Set in supervisord's environment by deploy/supervisord.conf: its programs die with it.
 DIE_WITH_PARENT_ENV = "DOCPROC_DIE_WITH_PARENT"
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(DocprocError):
     """Another process holds this state_dir's lock; the message names it."""
 
 
