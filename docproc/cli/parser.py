@@ -6,7 +6,8 @@ import argparse
 import datetime
 from pathlib import Path
 
-DESCRIPTION = "The `docproc` command line."
+DESCRIPTION = ("docproc: files dropped into an inbox come out processed in an outbox (a report, "
+               "the text and a thumbnail each). `docproc up` runs it all.")
 
 
 def _day(text: str) -> datetime.date:
