@@ -11,6 +11,7 @@ from docproc.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, connect
 from docproc.cli.output import Progress, complain, line_width, plural, safe, say
 from docproc.cli.status import failure_lines
 from docproc.inbox.ingest import Planned, copy_into_inbox, finished, follow, plan_ingest, tally
+from docproc.model import State
 from docproc.report import Report
 from docproc.settings import Settings
 from docproc.units import human_bytes
@@ -48,9 +49,10 @@ class FollowBar:
 def progress_text(counts: dict[str, int], total: int) -> str:
     """Return how many files are finished, running, queued, waiting and failed."""
     parts = [f"{finished(counts)}/{total} finished"]
-    for state, label in (("running", "running"), ("queued", "queued"),
-                         ("copied", "waiting to be claimed"), ("failed", "failed")):
+    # "copied": in the inbox, not yet in the ledger (no document state yet).
+    for state in (State.RUNNING, State.QUEUED, "copied", State.FAILED):
         if counts.get(state):
+            label = "waiting to be claimed" if state == "copied" else state
             parts.append(f"{counts[state]} {label}")
     return ", ".join(parts)
 
@@ -104,10 +106,11 @@ def print_summary(settings: Settings, ledger: RedisLedger, planned: list[Planned
     from docproc.status.reports import ReportCache
 
     counts = tally(planned)
-    parts = [f"{counts[state]} {state}" for state in ("done", "duplicate", "failed", "retried")
+    parts = [f"{counts[state]} {state}"
+             for state in (State.DONE, State.DUPLICATE, State.FAILED, State.RETRIED)
              if counts.get(state)]
     say(f"{plural(len(planned), 'file')} in {seconds:.1f} s: " + ", ".join(parts))
-    failed = [item for item in planned if item.status == "failed"]
+    failed = [item for item in planned if item.status == State.FAILED]
     if failed:
         reports = ReportCache(settings)
         say("failed:")

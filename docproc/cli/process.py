@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from docproc.cli.common import EXIT_OK, EXIT_USAGE
+from docproc.model import State
 from docproc.names import escape
 from docproc.settings import Settings
 
@@ -23,6 +24,6 @@ def cmd_process(settings: Settings, args: argparse.Namespace) -> int:
     results = process_paths(args.paths, settings, outbox, jobs=args.jobs)
     for relpath, status, folder in results:
         print(f"{status:<9} {escape(relpath)} -> {escape(str(folder))}")
-    failed = sum(1 for _, status, _ in results if status == "failed")
+    failed = sum(1 for _, status, _ in results if status == State.FAILED)
     print(f"{len(results)} processed, {failed} failed", file=sys.stderr)
     return EXIT_OK

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from docproc.ledger.model import ClaimInfo, Ending, Receipt, now
-from docproc.model import COUNTED, TERMINAL, name_to_hex, printable
+from docproc.model import COUNTED, TERMINAL, State, name_to_hex, printable
 
 # Ended documents that reopen() may make unfinished again (never a retried one).
-_REOPENABLE = frozenset({"done", "failed", "duplicate"})
+_REOPENABLE = frozenset({State.DONE, State.FAILED, State.DUPLICATE})
 
 
 class MemoryLedger:
@@ -45,7 +45,8 @@ class MemoryLedger:
         seq = self._sequences[doc_id]
         key = doc_id if seq == 1 else f"{doc_id}-{seq}"
         original = self._originals.get(claim.sha256)
-        if original is not None and self._docs.get(original, {}).get("status") in (None, "failed"):
+        if (original is not None
+                and self._docs.get(original, {}).get("status") in (None, State.FAILED)):
             original = None
         if original is None:
             self._originals[claim.sha256] = key
@@ -54,7 +55,7 @@ class MemoryLedger:
             "key": key, "id": doc_id, "token": claim.token, "name": printable(claim.name),
             "raw_name": name_to_hex(claim.name), "relpath": printable(claim.relpath),
             "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
-            "status": "queued", "stage": "queued", "worker": "", "retries": 0, "stages": {},
+            "status": State.QUEUED, "stage": State.QUEUED, "worker": "", "retries": 0, "stages": {},
             "updated_ts": received, "received_ts": received, "duplicate_of": original or "",
             "mtime_ns": str(claim.mtime_ns), "incomplete": claim.incomplete or "",
         }
@@ -86,7 +87,7 @@ class MemoryLedger:
                 if record["status"] in TERMINAL:
                     finished.add(key)
                     continue
-                record.update(status="running", stage=stage, worker=worker, updated_ts=now())
+                record.update(status=State.RUNNING, stage=stage, worker=worker, updated_ts=now())
                 if stages != "{}":
                     record["stages"] = json.loads(stages)
         return finished
@@ -119,8 +120,8 @@ class MemoryLedger:
             unfinished = Counter(record["status"] for record in self._docs.values()
                                  if record["status"] not in TERMINAL)
             counts = {str(state): self._ended[state] for state in COUNTED}
-            counts["running"] = unfinished["running"]
-            counts["queued"] = sum(unfinished.values()) - unfinished["running"]
+            counts[State.RUNNING] = unfinished[State.RUNNING]
+            counts[State.QUEUED] = sum(unfinished.values()) - unfinished[State.RUNNING]
             return counts
 
     def recent(self, limit: int = 50, before: float | None = None) -> list[dict[str, Any]]:
@@ -135,24 +136,25 @@ class MemoryLedger:
         """Mark a failed document retried; return 'retried', or the status that prevented it."""
         with self._lock:
             record = self._docs.get(key)
-            if record is None or record["status"] != "failed":
+            if record is None or record["status"] != State.FAILED:
                 return "" if record is None else str(record["status"])
             stamp = now()
-            record.update(status="retried", stage="retried", retried_ts=stamp, updated_ts=stamp)
-            self._ended.update({"failed": -1, "retried": 1})
+            record.update(status=State.RETRIED, stage=State.RETRIED, retried_ts=stamp,
+                          updated_ts=stamp)
+            self._ended.update({State.FAILED: -1, State.RETRIED: 1})
             if self._originals.get(record["sha256"]) == key:
                 del self._originals[record["sha256"]]
-            return "retried"
+            return State.RETRIED
 
     def unmark_retried(self, key: str) -> None:
         """Make a document failed again when sending it again did not happen."""
         with self._lock:
             record = self._docs.get(key)
-            if record is None or record["status"] != "retried":
+            if record is None or record["status"] != State.RETRIED:
                 return
-            record.update(status="failed", stage="failed")
+            record.update(status=State.FAILED, stage=State.FAILED)
             record.pop("retried_ts", None)
-            self._ended.update({"failed": 1, "retried": -1})
+            self._ended.update({State.FAILED: 1, State.RETRIED: -1})
             self._originals.setdefault(record["sha256"], key)
 
     def reopen(self, key: str) -> bool:
@@ -162,7 +164,7 @@ class MemoryLedger:
             if record is None or record["status"] not in _REOPENABLE or record.get("outdir"):
                 return False
             self._ended[record["status"]] -= 1
-            record.update(status="queued", stage="queued", worker="", stages={},
+            record.update(status=State.QUEUED, stage=State.QUEUED, worker="", stages={},
                           updated_ts=now())
             for name in ("error_type", "finished_ts", "outdir"):
                 record.pop(name, None)

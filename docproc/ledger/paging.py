@@ -7,6 +7,7 @@ from typing import Any
 
 from docproc.ledger import keyspace
 from docproc.ledger.store import RedisStore
+from docproc.model import State
 
 
 def make_cursor(score: float, key: str) -> str:
@@ -45,7 +46,7 @@ class RedisPaging(RedisStore):
         without filling it; the cursor then goes on from the last record read. Failed
         documents have an index of their own, so listing them reads no other record.
         """
-        docs = keyspace.FAILED if set(statuses) == {"failed"} else keyspace.DOCS
+        docs = keyspace.FAILED if set(statuses) == {State.FAILED} else keyspace.DOCS
         lower: float | str = "-inf" if since is None else since
         upper: float | str = "+inf"
         skip = 0

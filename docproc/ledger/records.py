@@ -17,7 +17,7 @@ from docproc.ledger.model import (
     now,
 )
 from docproc.ledger.store import RedisStore
-from docproc.model import TERMINAL, name_to_hex, printable
+from docproc.model import TERMINAL, State, name_to_hex, printable
 
 Fields = dict[str | bytes, bytes | float | int | str]
 
@@ -37,7 +37,7 @@ class RedisRecords(RedisStore):
                 "id": claim.sha256[:12], "token": claim.token, "name": printable(claim.name),
                 "raw_name": name_to_hex(claim.name), "relpath": printable(claim.relpath),
                 "bytes": claim.bytes, "sha256": claim.sha256, "received_at": claim.received_at,
-                "status": "queued", "stage": "queued", "worker": "", "retries": 0,
+                "status": State.QUEUED, "stage": State.QUEUED, "worker": "", "retries": 0,
                 "stages": "{}", "updated_ts": now(),
                 # A string: cjson would turn a nanosecond count into a rounded float.
                 "mtime_ns": str(claim.mtime_ns), "incomplete": claim.incomplete or "",
@@ -105,7 +105,7 @@ class RedisRecords(RedisStore):
         """Count one more recovery of a document; return how many it has had."""
         pipe = self.redis.pipeline()
         pipe.hincrby(keyspace.doc(key), "recoveries", 1)
-        pipe.hset(keyspace.doc(key), mapping={"status": "queued", "stage": "queued",
+        pipe.hset(keyspace.doc(key), mapping={"status": State.QUEUED, "stage": State.QUEUED,
                                                "updated_ts": now()})
         pipe.hdel(keyspace.SUSPECTS, key)
         recoveries, *_ = pipe.execute()

@@ -9,7 +9,7 @@ from docproc.ledger.paging import RedisPaging
 from docproc.ledger.records import RedisRecords
 from docproc.ledger.retention import RedisRetention
 from docproc.ledger.statistics import RedisStatistics
-from docproc.model import COUNTED
+from docproc.model import COUNTED, State
 
 
 class RedisLedger(RedisRecords, RedisPaging, RedisNodes, RedisStatistics, RedisRetention,
@@ -25,12 +25,12 @@ class RedisLedger(RedisRecords, RedisPaging, RedisNodes, RedisStatistics, RedisR
         finished = self.redis.hgetall(keyspace.COUNTS)
         counts = {str(state): int(finished.get(state, 0)) for state in COUNTED}
         active = int(self.redis.zcard(keyspace.ACTIVE))
-        counts["running"] = min(active, len(self.held_by_live_nodes()))
-        counts["queued"] = active - counts["running"]
+        counts[State.RUNNING] = min(active, len(self.held_by_live_nodes()))
+        counts[State.QUEUED] = active - counts[State.RUNNING]
         return counts
 
     def state_counts(self) -> dict[str, int]:
         """Return how many documents are in each state, retried ones included."""
         counts = self.counts()
-        counts["retried"] = int(self.redis.hget(keyspace.COUNTS, "retried") or 0)
+        counts[str(State.RETRIED)] = int(self.redis.hget(keyspace.COUNTS, State.RETRIED) or 0)
         return counts

@@ -20,10 +20,19 @@ from redis import RedisError
 
 from docproc.broker import redis_client
 from docproc.ledger.redis_ledger import RedisLedger
+from docproc.model import State
 from docproc.report import read, read_file, utc_now
 from docproc.schedule.clock import parse_clock
 from docproc.schedule.html import render
-from docproc.schedule.summary import Summary, Window, add_document, finish, merge, new_summary
+from docproc.schedule.summary import (
+    UNFINISHED,
+    Summary,
+    Window,
+    add_document,
+    finish,
+    merge,
+    new_summary,
+)
 from docproc.settings import Settings
 
 # Documents per summary task: a day of 100,000 documents is 200 small tasks, not one chord
@@ -69,7 +78,7 @@ def add_record(summary: Summary, window: Window, key: str, record: dict[str, Any
         "received_ts": float(record.get("received_ts") or window.start.timestamp()),
         "name": str(record.get("name") or key), "relpath": str(record.get("relpath") or key),
     }
-    if status in ("queued", "running"):
+    if status in UNFINISHED:
         add_document(summary, window, **facts)
     elif reason or not folder:
         add_document(summary, window, **facts, reason=reason or "no outbox folder was recorded")
@@ -116,7 +125,8 @@ def summarize_outbox(outbox: Path, window: Window) -> Summary:
                                      folder=str(folder), reason=_why(exc))
                     continue
                 if start <= received < end:
-                    status = "retried" if section == "retried" else report.status
+                    # The retried section (a folder) holds documents that are retried now.
+                    status = State.RETRIED if section == "retried" else report.status
                     add_document(summary, window, key=key, status=status,
                                  received_ts=received, name=str(source.get("name", key)),
                                  relpath=str(source.get("relpath", key)), folder=str(folder),
@@ -156,7 +166,7 @@ class Built:
     def unfinished(self) -> int:
         """Return how many of the day's documents were still being processed."""
         status = self.report["by_status"]
-        return int(status.get("queued", 0) + status.get("running", 0))
+        return int(sum(status.get(state, 0) for state in UNFINISHED))
 
 
 def build_now(settings: Settings, day: datetime.date) -> Built:

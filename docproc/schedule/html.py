@@ -6,12 +6,17 @@ import math
 from html import escape
 from typing import Any
 
+from docproc.model import State
 from docproc.units import human_bytes
 
 # Rows per failure reason in the page; the JSON lists every one.
 MAX_ROWS = 500
-COLORS = {"done": "#2f855a", "failed": "#c53030", "duplicate": "#718096", "retried": "#dd6b20",
-          "queued": "#a0aec0", "running": "#3182ce"}
+COLORS: dict[str, str] = {
+    State.DONE: "#2f855a", State.FAILED: "#c53030", State.DUPLICATE: "#718096",
+    State.RETRIED: "#dd6b20", State.QUEUED: "#a0aec0", State.RUNNING: "#3182ce",
+}
+# Documents of an hour neither done nor failed (duplicate, unfinished) are drawn as "other".
+OTHER_COLOR = COLORS[State.QUEUED]
 CSS = """
 body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1a202c;
  margin:0 auto;max-width:980px;padding:24px}
@@ -60,15 +65,17 @@ def hours_chart(by_hour: list[dict[str, Any]]) -> str:
         x = left + index * step + 2
         y = base
         other = hour["documents"] - hour["done"] - hour["failed"]
-        for name, count in (("done", hour["done"]), ("failed", hour["failed"]),
-                            ("queued", other)):
+        # by_hour's "done" and "failed" are fields of the daily report (failed: retried too).
+        for name, count, color in (("done", hour["done"], COLORS[State.DONE]),
+                                   ("failed", hour["failed"], COLORS[State.FAILED]),
+                                   ("other", other, OTHER_COLOR)):
             if count <= 0:
                 continue
             bar = count * scale
             y -= bar
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{step - 4:.1f}" '
-                         f'height="{bar:.1f}" fill="{COLORS[name]}"><title>{escape(hour["hour"])}'
-                         f' {name if name != "queued" else "other"}: {count}</title></rect>')
+                         f'height="{bar:.1f}" fill="{color}"><title>{escape(hour["hour"])}'
+                         f' {name}: {count}</title></rect>')
         if index % 2 == 0:
             parts.append(f'<text x="{x + (step - 4) / 2:.1f}" y="{height - 8}" '
                          f'text-anchor="middle">{escape(hour["hour"][:2])}</text>')
@@ -128,13 +135,13 @@ def render(report: dict[str, Any], json_name: str) -> str:
         f'{_moment(report["generated_at"])} UTC from the {escape(report["source"])}</div>',
         '<div class="tiles">',
     ]
-    tiles = [("documents", _n(report["documents"])), ("done", _n(status.get("done", 0))),
-             ("failed", _n(status.get("failed", 0) + status.get("retried", 0))),
-             ("duplicate", _n(status.get("duplicate", 0))), ("pages", _n(report["pages"])),
+    tiles = [("documents", _n(report["documents"])), (State.DONE, _n(status.get(State.DONE, 0))),
+             (State.FAILED, _n(status.get(State.FAILED, 0) + status.get(State.RETRIED, 0))),
+             (State.DUPLICATE, _n(status.get(State.DUPLICATE, 0))), ("pages", _n(report["pages"])),
              ("words", _n(report["words"])), ("received", human_bytes(report["bytes"]))]
     out += [f'<div class="tile"><b>{value}</b>{name}</div>' for name, value in tiles]
     out.append("</div>")
-    unfinished = status.get("queued", 0) + status.get("running", 0)
+    unfinished = status.get(State.QUEUED, 0) + status.get(State.RUNNING, 0)
     if report["not_summarized"]:
         out.append(f'<div class="warn">{len(report["not_summarized"])} document(s) could not be '
                    'summarized: they are counted by status but not in the figures below '
@@ -145,9 +152,9 @@ def render(report: dict[str, Any], json_name: str) -> str:
 
     out.append("<h2>Throughput by hour</h2>")
     out.append('<p class="muted">documents received per hour: '
-               f'<span style="color:{COLORS["done"]}">■ done</span> '
-               f'<span style="color:{COLORS["failed"]}">■ failed</span> '
-               f'<span style="color:{COLORS["queued"]}">■ other</span></p>')
+               f'<span style="color:{COLORS[State.DONE]}">■ done</span> '
+               f'<span style="color:{COLORS[State.FAILED]}">■ failed</span> '
+               f'<span style="color:{OTHER_COLOR}">■ other</span></p>')
     out.append(hours_chart(report["by_hour"]))
 
     out.append("<h2>By status and kind</h2>")

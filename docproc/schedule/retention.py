@@ -22,14 +22,13 @@ from redis import RedisError
 from docproc.broker import redis_client
 from docproc.inbox.spool import token_ns
 from docproc.ledger.redis_ledger import RedisLedger
-from docproc.model import TERMINAL
+from docproc.model import TERMINAL, State
 from docproc.settings import Settings
 from docproc.units import human_bytes
 
 DAY_NAME = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 REPORT_NAME = re.compile(r"^daily-(\d{4}-\d{2}-\d{2})\.(json|html)$")
 SPOOL_SUFFIXES = (".data", ".claim.json", ".claim.tmp", ".work")
-FAILED = frozenset({"failed"})
 BATCH = 500
 
 
@@ -188,7 +187,7 @@ def _records(ledger: RedisLedger, plan: Plan, done_before: float, failed_before:
             status = record.get("status") if record else None
             if record is not None and status not in TERMINAL:
                 plan.unfinished += 1
-            elif status not in FAILED or received < failed_before:
+            elif status != State.FAILED or received < failed_before:
                 plan.records.append(key)
 
 

@@ -12,11 +12,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from docproc.model import State
 from docproc.report import Report
 
 SCHEMA = "docproc.daily/1"
-STATUSES = ("done", "failed", "duplicate", "retried", "queued", "running")
-UNFINISHED = frozenset({"queued", "running"})
+# The states by_status always lists, in this order (then any other status met).
+STATUSES = (State.DONE, State.FAILED, State.DUPLICATE, State.RETRIED, State.QUEUED, State.RUNNING)
+UNFINISHED = frozenset({State.QUEUED, State.RUNNING})
 STAGE_ORDER = ("wait", "detect", "extract", "analyze", "thumbnail", "total")
 TOP_KEYWORDS = 20
 PERCENTILES = (50, 90, 99)
@@ -76,7 +78,7 @@ def add_document(
                                        {"documents": 0, "done": 0, "failed": 0, "pages": 0})
     summary["documents"] += 1
     hour["documents"] += 1
-    _bump(summary["by_status"], status)
+    _bump(summary["by_status"], str(status))
     if status in UNFINISHED:
         return
     if facts is None:
@@ -87,20 +89,20 @@ def add_document(
     _bump(summary["by_kind"], facts["kind"])
     for stage, ms in facts["timings"].items():
         summary["timings"].setdefault(stage, []).append(ms)
-    if status == "done":
+    if status == State.DONE:
         summary["pages"] += facts["pages"]
         summary["words"] += facts["words"]
         hour["done"] += 1
         hour["pages"] += facts["pages"]
         for keyword in facts["keywords"]:
             _bump(summary["keywords"], keyword)
-    elif status in ("failed", "retried"):
+    elif status in (State.FAILED, State.RETRIED):
         hour["failed"] += 1
         error = facts["error"] or {"type": "internal", "stage": "", "message": "no error recorded"}
         summary["failures"].append({
             "key": key, "name": name, "relpath": relpath, "folder": folder,
             "type": error["type"], "stage": error["stage"], "message": error["message"],
-            "retried": status == "retried",
+            "retried": status == State.RETRIED,
         })
 
 
@@ -174,7 +176,7 @@ def finish(summary: Summary, window: Window, generated_at: str, source: str) -> 
     failures = dict(sorted(failures.items(), key=lambda item: -item[1]["count"]))
     keywords = Counter[str](summary["keywords"]).most_common()
     keywords.sort(key=lambda item: (-item[1], item[0]))
-    by_status = {status: summary["by_status"].get(status, 0) for status in STATUSES}
+    by_status = {str(status): summary["by_status"].get(status, 0) for status in STATUSES}
     by_status.update(summary["by_status"])
     by_hour = []
     for hour in range(window.hours):
@@ -183,7 +185,7 @@ def finish(summary: Summary, window: Window, generated_at: str, source: str) -> 
         by_hour.append({"hour": starts.strftime("%H:%M"), "start": starts.isoformat(),
                         "documents": counts.get("documents", 0), "done": counts.get("done", 0),
                         "failed": counts.get("failed", 0), "pages": counts.get("pages", 0)})
-    unfinished = by_status.get("queued", 0) + by_status.get("running", 0)
+    unfinished = sum(by_status.get(status, 0) for status in UNFINISHED)
     not_summarized = sorted(summary["not_summarized"], key=lambda d: d["relpath"])
     return {
         "schema": SCHEMA,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from docproc.ledger.redis_ledger import RedisLedger
 from docproc.model import STAGES, TERMINAL, State
 from docproc.report import Report
 from docproc.status.reports import ReportCache
 from docproc.status.timestamps import iso
+
+# Where one stage of a document is: not a document State, though some spell the same.
+StageProgress = Literal["done", "running", "failed", "skipped", "interrupted", "waiting"]
 
 
 def summary(record: dict[str, Any], report: Report | None) -> dict[str, Any]:
@@ -46,6 +49,7 @@ def progress(record: dict[str, Any], report: Report | None = None) -> list[dict[
     measured: dict[str, float] = report.timings_ms if report else {}
     status, current = record.get("status"), record.get("stage")
     steps = []
+    state: StageProgress
     for stage in STAGES:
         started, ended = times.get(stage, {}).get("started"), times.get(stage, {}).get("ended")
         if stage == failed_in:

@@ -20,6 +20,7 @@ from redis import RedisError
 
 from docproc.ledger.model import DURATION_BUCKETS
 from docproc.ledger.redis_ledger import RedisLedger
+from docproc.model import State
 from docproc.settings import Settings
 from docproc.status.snapshot import collect
 
@@ -59,7 +60,7 @@ class DocprocCollector(Collector):
         by_error: dict[str, int] = {}
         for (status, kind, error), count in ledger.finished_totals().items():
             by_status_kind[(status, kind)] = by_status_kind.get((status, kind), 0) + count
-            if status == "failed":
+            if status == State.FAILED:
                 by_error[error or "unknown"] = by_error.get(error or "unknown", 0) + count
         for (status, kind), count in sorted(by_status_kind.items()):
             finished.add_metric([status, kind], count)

@@ -6,10 +6,11 @@ from typing import Any
 
 from docproc.ledger.model import DURATION_BUCKETS
 from docproc.ledger.redis_ledger import RedisLedger
-from docproc.model import STAGES
+from docproc.model import STAGES, State
 from docproc.status.timestamps import iso
 
-END_STATES = ("done", "failed", "duplicate")
+# The end states the minute buckets count (a retry ends nothing), in the order shown.
+END_STATES = (State.DONE, State.FAILED, State.DUPLICATE)
 CHART_MINUTES = 60
 
 Minutes = list[tuple[int, dict[str, float]]]
@@ -74,7 +75,8 @@ def throughput(minutes: Minutes, now: float) -> dict[str, Any]:
     return {
         "last_1m": within(60), "last_5m": within(300), "last_15m": within(900),
         "per_minute": [
-            {"minute": iso(minute), **{state: int(counts.get(state, 0)) for state in END_STATES}}
+            {"minute": iso(minute),
+             **{str(state): int(counts.get(state, 0)) for state in END_STATES}}
             for minute, counts in minutes[-CHART_MINUTES:]
         ],
     }

@@ -23,6 +23,7 @@ from celery import Celery
 from docproc import queues
 from docproc.ledger.keyspace import LAST_FULL_PASS_NOTE, SERVER_RUN_ID_NOTE
 from docproc.ledger.redis_ledger import RedisLedger
+from docproc.model import State
 
 log = logging.getLogger("docproc.reconcile")
 
@@ -138,7 +139,7 @@ class Reconciler:
         outcome = Outcome([], [])
         for record in self.ledger.active():
             key = record["key"]
-            if queued is None and record.get("status") == "queued":
+            if queued is None and record.get("status") == State.QUEUED:
                 continue  # it may be waiting in a queue we cannot see
             if key in held or key in waiting_for_outbox or (queued is not None and key in queued):
                 if key in suspects:

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
-from docproc.model import COUNTED
+from docproc.model import COUNTED, State
 from docproc.retry import RetryError, retry_document
 from docproc.status.documents import detail, failures, summary
 from docproc.status.reports import output_file
@@ -20,7 +20,7 @@ from docproc.status.web.responses import UnknownDocument, error
 log = logging.getLogger("docproc.api")
 MAX_LIMIT = 500
 KEY_PATTERN = re.compile(r"^[0-9a-f]{12}(-[0-9]+)?$")
-LISTED_STATES = frozenset({*COUNTED, "retried"})
+LISTED_STATES = frozenset({*COUNTED, State.RETRIED})
 # The HTTP status of each reason a retry is refused.
 RETRY_REFUSED_STATUS = {"unknown": 404, "not_failed": 409, "gone": 410, "not_copied": 500,
                         "crowded": 409}
