@@ -58,18 +58,6 @@ def test_sweep_sends_on_old_spool_files_the_ledger_lost(
     assert sent[0].token == old and ledger.key_for_token(old) == sent[0].key
 
 
-
-
-def test_batches_are_single_when_few_and_larger_when_many() -> None:
-    from docproc.inbox.intake import batch_sizes
-
-    assert batch_sizes(1) == [1]
-    assert batch_sizes(3) == [1, 1, 1]
-    assert batch_sizes(8) == [4, 4]
-    assert batch_sizes(40) == [16, 16, 8]
-    assert batch_sizes(100, max_per_task=8) == [8] * 12 + [4]
-
-
 def test_a_failed_flush_keeps_unsent_claims_and_records_nothing_twice(
     ledger: RedisLedger, tmp_path: Path
 ) -> None:
