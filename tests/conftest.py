@@ -86,6 +86,20 @@ def corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """An empty inbox folder."""
+    path = tmp_path / "inbox"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def spool(tmp_path: Path) -> Path:
+    """Where an instance whose state is under tmp_path keeps its spool (not made yet)."""
+    return tmp_path / "state" / "spool"
+
+
 @pytest.fixture(scope="session")
 def valkey_socket() -> Iterator[Path]:
     """Run one embedded Valkey (the product's own command line) for the whole session."""

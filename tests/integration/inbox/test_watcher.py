@@ -29,18 +29,6 @@ GRACE = 0.5
 
 
 @pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "spool"
-
-
-@pytest.fixture
 def watch(inbox: Path, spool: Path) -> Iterator[Callable[..., Running]]:
     started: list[Running] = []
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from docproc.inbox.spool import Claimed
 from docproc.ledger.redis_ledger import RedisLedger
-from docproc.settings import Settings, load_settings
+from docproc.settings import load_settings
 from docproc.worker.reconcile import (
     CONFIRM_SECONDS,
     QUIET_SECONDS,
@@ -21,6 +20,7 @@ from docproc.worker.reconcile import (
     Reconciler,
     queued_keys,
 )
+from tests.claims import spooled_file
 from tests.conftest import broker_name, ledger_url, wait_until
 
 
@@ -30,30 +30,13 @@ def ledger(broker: dict[str, str | None]) -> RedisLedger:
     return RedisLedger(redis.Redis.from_url(ledger_url(broker), decode_responses=True))
 
 
-def _settings(tmp_path: Path) -> Settings:
-    """Return the settings of an instance whose state is under tmp_path."""
-    config = tmp_path / "docproc.yaml"
-    config.write_text(f"state_dir: {tmp_path / 'state'}\n")
-    return load_settings(config, environ={})
-
-
-def _claimed(spool: Path, token: str, content: bytes = b"hello") -> Claimed:
-    import hashlib
-
-    (spool / f"{token}.data").write_bytes(content)
-    (spool / f"{token}.claim.json").write_text(json.dumps(
-        {"name": "a.txt", "relpath": "dept/a.txt", "received_at": "2026-11-23T10:00:00Z"}))
-    return Claimed(token, spool / f"{token}.data", "a.txt", "dept/a.txt", len(content),
-                   hashlib.sha256(content).hexdigest(), "2026-11-23T10:00:00Z")
-
-
 def test_reconciler_resends_orphans_only_and_gives_up_after_too_many(
     ledger: RedisLedger, tmp_path: Path
 ) -> None:
     spool = tmp_path
-    orphan = ledger.record(_claimed(spool, "01-orphan", b"orphan")).key
-    held = ledger.record(_claimed(spool, "02-held", b"held")).key
-    waiting = ledger.record(_claimed(spool, "03-queued", b"queued")).key
+    orphan = ledger.record(spooled_file(spool, "01-orphan", b"orphan")).key
+    held = ledger.record(spooled_file(spool, "02-held", b"held")).key
+    waiting = ledger.record(spooled_file(spool, "03-queued", b"queued")).key
     ledger.heartbeat("worker1@host/42", [held], ttl=10)
     resent: list[str] = []
     given_up: list[tuple[str, str]] = []
@@ -157,7 +140,7 @@ def test_the_reconcile_task_sends_an_orphan_again_through_each_broker(
     settings.spool_dir.mkdir(parents=True)
 
     def running_orphan(token: str, quiet_for: float) -> str:
-        key = ledger.record(_claimed(settings.spool_dir, token, token.encode())).key
+        key = ledger.record(spooled_file(settings.spool_dir, token, token.encode())).key
         ledger.start_stage_many({key: "{}"}, "extract", "gone@host")
         ledger.update(key, updated_ts=time.time() - quiet_for)
         return key
@@ -192,7 +175,7 @@ def test_a_document_orphaned_moments_before_a_pass_is_sent_again_at_the_next(
     resent: list[str] = []
     reconciler = Reconciler(ledger, lambda r: resent.append(r["key"]), lambda r, why: None,
                             max_recoveries=1)
-    orphan = ledger.record(_claimed(tmp_path, "01-orphan", b"its worker just died")).key
+    orphan = ledger.record(spooled_file(tmp_path, "01-orphan", b"its worker just died")).key
     ledger.heartbeat("worker1@host/7", [], ttl=0.05)
     wait_until(lambda: ledger.vanished_nodes(), 5, message="the node to vanish")
     now = time.time()  # the orphan's record changed a moment ago: too recent to judge

@@ -19,18 +19,6 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture
-def inbox(tmp_path: Path) -> Path:
-    path = tmp_path / "inbox"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def spool(tmp_path: Path) -> Path:
-    return tmp_path / "state" / "spool"
-
-
 def test_claim_moves_a_regular_file_and_refuses_the_rest(
     inbox: Path, spool: Path, tmp_path: Path
 ) -> None:
