@@ -34,8 +34,9 @@ TERMINAL = frozenset({State.DONE, State.FAILED, State.DUPLICATE, State.RETRIED})
 COUNTED = (State.QUEUED, State.RUNNING, State.DONE, State.FAILED, State.DUPLICATE)
 
 Kind = Literal["pdf", "image", "text", "other"]
-Stage = Literal["detect", "extract", "analyze", "thumbnail"]
-STAGES: tuple[Stage, ...] = ("detect", "extract", "analyze", "thumbnail")
+Stage = Literal["detect", "extract", "ocr", "analyze", "thumbnail"]
+# ocr runs only for pages without a text layer and images; other documents skip it.
+STAGES: tuple[Stage, ...] = ("detect", "extract", "ocr", "analyze", "thumbnail")
 
 
 def printable(name: str) -> str:
@@ -101,6 +102,14 @@ class ThumbnailInfo(TypedDict):
     height: int
 
 
+class OcrInfo(TypedDict):
+    engine: str
+    languages: list[str]
+    pages: int
+    mean_confidence: float | None
+    seconds: float
+
+
 class JobError(TypedDict):
     stage: str
     type: str
@@ -128,6 +137,10 @@ class Job:
     text: TextInfo | None = None
     analysis: AnalysisInfo | None = None
     thumbnail: ThumbnailInfo | None = None
+    # Pages to read by OCR (indexes), found by extract; what OCR found; pages not read.
+    ocr_pages: list[int] = field(default_factory=list)
+    ocr: OcrInfo | None = None
+    warnings: list[str] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
     progress: dict[str, dict[str, float]] = field(default_factory=dict)
     error: JobError | None = None
@@ -152,6 +165,13 @@ class Job:
             "thumbnail": self.thumbnail, "timings_ms": self.timings_ms,
             "progress": self.progress, "error": self.error,
         }
+        # Sent only when set: most documents have no page to read.
+        if self.ocr_pages:
+            message["ocr_pages"] = self.ocr_pages
+        if self.ocr:
+            message["ocr"] = self.ocr
+        if self.warnings:
+            message["warnings"] = self.warnings
         if self.released:
             message["released"] = True
         return message
@@ -172,7 +192,9 @@ class Job:
             incomplete=message.get("incomplete"), duplicate_of=message.get("duplicate_of"),
             type=message.get("type"), pages=message.get("pages"), image=message.get("image"),
             text=message.get("text"), analysis=message.get("analysis"),
-            thumbnail=message.get("thumbnail"), timings_ms=dict(message.get("timings_ms") or {}),
+            thumbnail=message.get("thumbnail"), ocr_pages=list(message.get("ocr_pages") or []),
+            ocr=message.get("ocr"), warnings=list(message.get("warnings") or []),
+            timings_ms=dict(message.get("timings_ms") or {}),
             progress=dict(message.get("progress") or {}), error=message.get("error"),
             released=bool(message.get("released")),
         )

@@ -14,6 +14,7 @@ from docproc.model import (
     FileTypeInfo,
     Job,
     JobError,
+    OcrInfo,
     State,
     TextInfo,
     ThumbnailInfo,
@@ -49,6 +50,8 @@ class Report:
     text: TextInfo | None
     analysis: AnalysisInfo | None
     thumbnail: ThumbnailInfo | None
+    ocr: OcrInfo | None
+    warnings: list[str]
     timings_ms: dict[str, float]
     error: JobError | None
     duplicate_of: str | None
@@ -87,7 +90,8 @@ class Report:
             status=str(body["status"]), source=body.get("source") or {},
             type=body.get("type") or UNKNOWN_TYPE, pages=body.get("pages"),
             image=body.get("image"), text=body.get("text"), analysis=body.get("analysis"),
-            thumbnail=body.get("thumbnail"), timings_ms=body.get("timings_ms") or {},
+            thumbnail=body.get("thumbnail"), ocr=body.get("ocr"),
+            warnings=list(body.get("warnings") or []), timings_ms=body.get("timings_ms") or {},
             error=body.get("error"), duplicate_of=body.get("duplicate_of"),
             processed_at=str(body.get("processed_at") or ""), worker=str(body.get("worker") or ""),
         )
@@ -103,7 +107,8 @@ def build(job: Job, worker: str) -> Report:
         schema=SCHEMA, id=job.id, status=status, source=job.source.to_dict(),
         type=job.type or UNKNOWN_TYPE, pages=job.pages, image=job.image,
         text=job.text if done else None, analysis=job.analysis if done else None,
-        thumbnail=job.thumbnail if done else None, timings_ms=timings, error=job.error,
+        thumbnail=job.thumbnail if done else None, ocr=job.ocr if done else None,
+        warnings=list(job.warnings), timings_ms=timings, error=job.error,
         duplicate_of=job.duplicate_of, processed_at=utc_now(), worker=worker,
     )
 

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -77,6 +78,27 @@ class PipelineSettings(_Section):
     thumbnail_size: tuple[int, int] = (300, 300)
     keywords: int = Field(10, ge=0)
     ocr: Literal["auto", "off", "always"] = "auto"
+    # null: the models the tessdata-fast-* packages installed; else a folder of *.traineddata.
+    tessdata: Path | None = None
+    ocr_languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1)
+    ocr_dpi: int = Field(300, ge=72, le=1200)
+
+    @field_validator("ocr_languages")
+    @classmethod
+    def _languages_installed(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from docproc.pipeline.ocr import missing_languages, tessdata_dir
+
+        if info.data.get("ocr") == "off":
+            return value
+        tessdata = info.data.get("tessdata")
+        missing = missing_languages(value, tessdata)
+        if missing:
+            packages = " ".join(f"tessdata-fast-{lang}" for lang in missing)
+            raise ValueError(
+                f"no Tesseract model for {', '.join(missing)} in {tessdata_dir(tessdata)}: "
+                f"pip install {packages}, or set pipeline.tessdata to a folder holding "
+                f"{missing[0]}.traineddata, or set pipeline.ocr to off")
+        return value
 
     @field_validator("thumbnail_size")
     @classmethod
@@ -293,6 +315,10 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         value = data.get(key, Settings.model_fields[key].default)
         if isinstance(value, (str, Path)):
             data[key] = Path(os.path.normpath(base / Path(value).expanduser()))
+    pipeline = data.get("pipeline")
+    if isinstance(pipeline, dict) and isinstance(pipeline.get("tessdata"), (str, Path)):
+        folder = Path(pipeline["tessdata"]).expanduser()
+        pipeline["tessdata"] = Path(os.path.normpath(base / folder))
 
 
 def load_settings(

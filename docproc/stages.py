@@ -21,7 +21,7 @@ from docproc.ledger.interface import DocumentLedger
 from docproc.ledger.model import ClaimInfo, Ending, Receipt
 from docproc.model import STAGES, FileTypeInfo, Job, Source, Stage, State, printable
 from docproc.outbox import Outbox, Outputs
-from docproc.pipeline import FileType, analyze, detect, extract, make_thumbnail
+from docproc.pipeline import FileType, analyze, detect, extract, make_thumbnail, ocr
 from docproc.report import build, ms_since
 from docproc.report import read as read_report
 from docproc.settings import PipelineSettings
@@ -89,6 +89,40 @@ def _extract(job: Job, settings: PipelineSettings) -> None:
     job.pages = result.pages
     job.image = result.image.to_dict() if result.image else None
     job.text = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": result.ocr}
+    frames = result.image.frames if result.image else 0
+    job.ocr_pages = ocr.pages_to_read(_file_type(job), result.text.split(ocr.PAGE_SEPARATOR),
+                                      frames, settings.ocr)
+
+
+def ocr_options(settings: PipelineSettings) -> ocr.OcrOptions:
+    """Return how the pipeline's settings ask pages to be read."""
+    return ocr.OcrOptions(languages=tuple(settings.ocr_languages), dpi=settings.ocr_dpi,
+                          tessdata=settings.tessdata)
+
+
+def _ocr(job: Job, settings: PipelineSettings) -> None:
+    read = list(ocr.read_pages(Path(job.source_path), _file_type(job), job.ocr_pages,
+                               ocr_options(settings), settings.max_image_pixels))
+    join_ocr(job, settings, read)
+
+
+def join_ocr(job: Job, settings: PipelineSettings, read: list[ocr.PageText]) -> None:
+    """Put the pages read by OCR into the job's text, in page order, with their summary."""
+    text_path = Path(job.work_dir) / "text.txt"
+    layer = text_path.read_text(encoding="utf-8")
+    pages = job.pages or max((page.index + 1 for page in read), default=1)
+    text = ocr.merge(layer.split(ocr.PAGE_SEPARATOR) if layer else [], read, pages)
+    text_path.write_text(text, encoding="utf-8", errors="replace")
+    assert job.text is not None, "extract runs first"
+    read_ok = [page for page in read if page.warning is None]
+    confidences = [page.confidence for page in read_ok if page.confidence is not None]
+    job.text["chars"], job.text["ocr"] = len(text), bool(read_ok)
+    job.ocr = {
+        "engine": ocr.ENGINE, "languages": list(settings.ocr_languages), "pages": len(read_ok),
+        "mean_confidence": round(sum(confidences) / len(confidences), 1) if confidences else None,
+        "seconds": round(sum(page.seconds for page in read), 3),
+    }
+    job.warnings.extend(page.warning for page in read if page.warning)
 
 
 def _analyze(job: Job, settings: PipelineSettings) -> None:
@@ -116,7 +150,8 @@ def _thumbnail(job: Job, settings: PipelineSettings) -> None:
 
 
 STAGE_FUNCTIONS: dict[Stage, Callable[[Job, PipelineSettings], None]] = {
-    "detect": _detect, "extract": _extract, "analyze": _analyze, "thumbnail": _thumbnail,
+    "detect": _detect, "extract": _extract, "ocr": _ocr, "analyze": _analyze,
+    "thumbnail": _thumbnail,
 }
 
 
@@ -154,12 +189,18 @@ def next_stage(job: Job) -> Stage:
     """Return the first stage a job has not been through (the last, when it has all)."""
     if job.error:
         return STAGES[-1]
-    return next((stage for stage in STAGES if stage not in job.timings_ms), STAGES[-1])
+    return next((stage for stage in STAGES
+                 if stage not in job.timings_ms and not _skips(job, stage)), STAGES[-1])
+
+
+def _skips(job: Job, stage: Stage) -> bool:
+    """Return True for a stage this job has nothing to do in (ocr, without pages to read)."""
+    return stage == "ocr" and "extract" in job.timings_ms and not job.ocr_pages
 
 
 def _goes_through(job: Job, stage: Stage) -> bool:
     return not (job.finished or job.deferred or job.held or job.error
-                or stage in job.timings_ms
+                or stage in job.timings_ms or _skips(job, stage)
                 or (job.duplicate_of and stage != "detect"))
 
 

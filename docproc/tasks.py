@@ -150,7 +150,7 @@ def _log_finished(job: Job, folder: Path) -> None:
 # Two hops: a task of its own costs more than detect or analyze take (~0.1 ms), so each
 # rides with the heavy stage beside it.
 EXTRACT_STAGES: tuple[Stage, ...] = ("detect", "extract")
-FINISH_STAGES: tuple[Stage, ...] = ("analyze", "thumbnail")
+FINISH_STAGES: tuple[Stage, ...] = ("ocr", "analyze", "thumbnail")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")

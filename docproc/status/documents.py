@@ -51,6 +51,8 @@ def progress(record: dict[str, Any], report: Report | None = None) -> list[dict[
     steps = []
     state: StageProgress
     for stage in STAGES:
+        if stage == "ocr" and stage not in times:
+            continue  # most documents have no page to read: shown only once it started
         started, ended = times.get(stage, {}).get("started"), times.get(stage, {}).get("ended")
         if stage == failed_in:
             state = "failed"

@@ -97,8 +97,8 @@ def test_a_report_written_then_read_says_the_same(tmp_path: Path) -> None:
     body = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert body["status"] == "done" and body["source"]["relpath"] == job.source.relpath
     assert list(body) == ["schema", "id", "status", "source", "type", "pages", "image", "text",
-                          "analysis", "thumbnail", "timings_ms", "error", "duplicate_of",
-                          "processed_at", "worker"]
+                          "analysis", "thumbnail", "ocr", "warnings", "timings_ms", "error",
+                          "duplicate_of", "processed_at", "worker"]
 
 
 def test_a_failed_jobs_report_keeps_its_error_and_drops_its_findings() -> None:
