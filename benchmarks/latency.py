@@ -78,16 +78,17 @@ def start_drop(site: Site, name: str, data: bytes, style: str) -> float:
 
 
 def drop_and_wait(
-    site: Site, up: Started, name: str, data: bytes, style: str = "inside"
+    site: Site, up: Started, name: str, data: bytes, style: str = "inside",
+    timeout: float = DROP_TIMEOUT,
 ) -> float:
     """Drop one file as an exporter does; return ms until its report.json appears."""
     folder = folder_name(name, hashlib.sha256(data).hexdigest()[:12])
     started = start_drop(site, name, data, style)
-    deadline = started + DROP_TIMEOUT
+    deadline = started + timeout
     while (path := report_path(site.outbox, folder)) is None:
         now = time.perf_counter()
         if now > deadline:
-            raise BenchError(f"no report for {name} within {DROP_TIMEOUT:g} s\n{up.log_tail()}")
+            raise BenchError(f"no report for {name} within {timeout:g} s\n{up.log_tail()}")
         if up.popen.poll() is not None:
             raise BenchError(f"docproc up exited while waiting for {name}\n{up.log_tail()}")
         time.sleep(POLL_SECONDS)

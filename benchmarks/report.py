@@ -63,8 +63,8 @@ BURST_WORDS = (("burst", "renamed from inside"), ("burst_beside", "renamed from 
 
 def throughput_table(results: dict[str, Any]) -> Table:
     """Return docs/s of limit, inproc and both bursts, and their same-round ratios."""
-    table = Table("Throughput (same corpus, 2 cores; best of the rounds; a ratio is the median "
-                  "of the same rounds' ratios)",
+    table = Table("Throughput, pipeline.ocr: off (same corpus, 2 cores; best of the rounds; a "
+                  "ratio is the median of the same rounds' ratios)",
                   ["measure", "docs", "seconds", "docs/s", "all rounds", "CPU ms/doc", "target"])
     limit, inproc = _part(results, "limit"), _part(results, "inproc")
     rows = (("limit (reference_limit.py)", limit, "seconds", "docs_per_s"),
@@ -107,7 +107,8 @@ def _latency_target(name: str, part: dict[str, Any]) -> str:
 
 def latency_table(results: dict[str, Any]) -> Table:
     """Return drop->report latencies per watcher mode and drop style."""
-    table = Table("Latency drop -> report.json, idle docproc up (ms; in place: from the open)",
+    table = Table("Latency drop -> report.json, idle docproc up, pipeline.ocr: off (ms; in "
+                  "place: from the open)",
                   ["watcher mode, drop", "drops", "p50", "p95", "max", "report total p50",
                    "quiet s", "target"])
     for name, label in LATENCIES:
@@ -217,11 +218,44 @@ def cpu_table(results: dict[str, Any]) -> Table:
     return table
 
 
+def ocr_table(results: dict[str, Any]) -> Table:
+    """Return the OCR measures: the pool limit, docproc's pages/s, scaling, latency."""
+    pages = results.get("meta", {}).get("ocr_sizes", {})
+    table = Table(f"OCR, pipeline.ocr: auto (generated A4 scans at 300 dpi; "
+                  f"{pages.get('throughput_docs', '-')} scans x "
+                  f"{pages.get('pages_per_doc', '-')} pages)",
+                  ["measure", "pages", "seconds", "figure", "target"])
+    limit, docproc = _part(results, "ocr_limit"), _part(results, "ocr_throughput")
+    scaling, latency = _part(results, "ocr_scaling"), _part(results, "ocr_latency")
+    lat = latency.get("latency_ms", {})
+    table.rows += [
+        ["ocr_limit (process pool, pages/s)", fmt(limit.get("pages")),
+         fmt(limit.get("seconds"), 2), fmt(limit.get("pages_per_s"), 2), ""],
+        ["docproc up (pages/s)", fmt(docproc.get("pages")), fmt(docproc.get("seconds"), 2),
+         fmt(docproc.get("pages_per_s"), 2), ""],
+        ["docproc up / ocr_limit", "", "", fmt(results.get("ocr_ratio"), 2), ">= 0.9"],
+        ["one scan, workers.concurrency 1 (s; cores used)", fmt(scaling.get("pages")),
+         fmt(scaling.get("seconds_1"), 1), _cores(scaling.get("one_process")), ""],
+        ["one scan, workers.concurrency 2 (s; cores used)", fmt(scaling.get("pages")),
+         fmt(scaling.get("seconds_2"), 1), _cores(scaling.get("two_processes")), ""],
+        ["speed-up 2 processes / 1", "", "", fmt(scaling.get("speedup"), 2), ">= 1.8"],
+        [f"small PDF latency during the scan, p50 ms ({fmt(latency.get('drops'))} drops)",
+         fmt(latency.get("job_pages")), fmt(latency.get("job_seconds"), 1),
+         fmt(lat.get("p50")), "<= 300"],
+        ["small PDF latency during the scan, p95 ms", "", "", fmt(lat.get("p95")), ""],
+    ]
+    return table
+
+
+def _cores(run: dict[str, Any] | None) -> str:
+    return fmt((run or {}).get("worker_cores_used"), 2)
+
+
 def tables(results: dict[str, Any]) -> list[Table]:
     """Return every table of the results."""
     return [throughput_table(results), latency_table(results), scale_table(results),
             backlog_table(results), stages_table(results), hops_table(results),
-            breakdown_table(results), cpu_table(results)]
+            breakdown_table(results), cpu_table(results), ocr_table(results)]
 
 
 def errors(results: dict[str, Any]) -> list[str]:

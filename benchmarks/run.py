@@ -3,7 +3,9 @@
 Parts: limit, inproc, burst (throughput on one corpus, in each drop style of
 throughput.BURST_STYLES: renamed in from inside the inbox or from beside it, copied in place,
 a folder copied in), latency (events mode: rename inside, rename from beside, written in place;
-polling mode), and the watcher at scale. Figures go to <out>/<date>-<commit>.json and .md
+polling mode), and the watcher at scale, all with `pipeline.ocr: off`; then OCR on generated
+scans (benchmarks.ocr): ocr_limit, ocr_throughput, ocr_scaling, ocr_latency.
+Figures go to <out>/<date>-<commit>.json and .md
 (committed when quoted) and to <out>/latest.json and latest.md.
 """
 
@@ -31,8 +33,19 @@ import docproc
 from benchmarks.common import REPO, BenchError, clean_env, free_port, progress
 from benchmarks.corpus import Corpus, build_corpus
 from benchmarks.latency import measure_latency
+from benchmarks.ocr import (
+    OCR_FULL,
+    OCR_QUICK,
+    OcrSizes,
+    measure_ocr_latency,
+    measure_ocr_limit,
+    measure_ocr_scaling,
+    measure_ocr_throughput,
+    throughput_pdfs,
+)
 from benchmarks.report import render_text, write_outputs
 from benchmarks.scale import measure_burst_claim, measure_startup_claim
+from benchmarks.scans import scan_corpus
 from benchmarks.throughput import measure_burst, measure_inproc, measure_limit
 
 # part -> (result key, watcher mode, drop style of latency.STYLES)
@@ -48,8 +61,9 @@ BURSTS = {"burst_inside": ("burst", "inside"), "burst_beside": ("burst_beside", 
           "burst_in_place": ("burst_in_place", "in_place"),
           "burst_folder": ("burst_folder", "folder")}
 THROUGHPUT = ("limit", "inproc", *BURSTS)
-PARTS = (*THROUGHPUT, *LATENCY, "scale")
-GROUPS = {"burst": tuple(BURSTS), "latency": tuple(LATENCY)}
+OCR_PARTS = ("ocr_limit", "ocr_throughput", "ocr_scaling", "ocr_latency")
+PARTS = (*THROUGHPUT, *LATENCY, "scale", *OCR_PARTS)
+GROUPS = {"burst": tuple(BURSTS), "latency": tuple(LATENCY), "ocr": OCR_PARTS}
 RATIOS = (*((key, "inproc") for key, _ in BURSTS.values()),
           *((key, "limit") for key, _ in BURSTS.values()), ("inproc", "limit"))
 
@@ -75,7 +89,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="60 PDFs + 12 JPEGs and 10,000 start-up files")
+                        help="60 PDFs + 12 JPEGs, 10,000 start-up files, OCR of 8-page scans")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results",
                         help="folder of the result files <date>-<commit>.json/.md and latest.* "
                              "(default: %(default)s)")
@@ -176,8 +190,9 @@ def _docproc_in_subprocesses() -> str:
     return done.stdout.strip() or f"unknown ({done.stderr.strip()[-200:]})"
 
 
-def _meta(sizes: Sizes) -> dict[str, Any]:
+def _meta(sizes: Sizes, ocr: OcrSizes) -> dict[str, Any]:
     return {
+        "ocr_sizes": ocr.__dict__,
         "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "size": sizes.name, "cpus": os.cpu_count(), "commit": _commit(),
         "python": sys.version.split()[0], "sizes": sizes.__dict__,
@@ -211,8 +226,28 @@ def ratios(results: dict[str, Any]) -> dict[str, Any]:
             "note": "median over rounds of the ratio of the same round's docs/s"}
 
 
+def run_ocr(results: dict[str, Any], parts: list[str], sizes: OcrSizes, work: Path) -> None:
+    """Build (or reuse) the scans and run the chosen OCR parts, the limit first."""
+    progress(f"ocr: {sizes.distinct_pages} distinct scanned pages (cached in the temp folder)")
+    corpus = scan_corpus(sizes.distinct_pages)
+    measures: dict[str, Callable[[], dict[str, Any]]] = {
+        "ocr_limit": lambda: measure_ocr_limit(throughput_pdfs(corpus, sizes),
+                                               os.cpu_count() or 1),
+        "ocr_throughput": lambda: measure_ocr_throughput(corpus, sizes, work, free_port()),
+        "ocr_scaling": lambda: measure_ocr_scaling(corpus, sizes, work, free_port()),
+        "ocr_latency": lambda: measure_ocr_latency(corpus, sizes, work, free_port()),
+    }
+    for part in OCR_PARTS:
+        if part in parts:
+            results[part] = attempt(part, measures[part])
+    limit = results.get("ocr_limit", {}).get("pages_per_s")
+    docproc = results.get("ocr_throughput", {}).get("pages_per_s")
+    results["ocr_ratio"] = round(docproc / limit, 3) if limit and docproc else None
+
+
 def run_parts(
-    results: dict[str, Any], parts: list[str], sizes: Sizes, work: Path, repeat: int
+    results: dict[str, Any], parts: list[str], sizes: Sizes, work: Path, repeat: int,
+    ocr: OcrSizes,
 ) -> None:
     """Build the corpus when needed and run the chosen parts in order."""
     if set(THROUGHPUT) & set(parts):
@@ -229,6 +264,8 @@ def run_parts(
             "scale_startup", functools.partial(measure_startup_claim, work, sizes.startup_files))
         results["scale_burst"] = attempt(
             "scale_burst", functools.partial(measure_burst_claim, work, sizes.burst_files))
+    if set(OCR_PARTS) & set(parts):
+        run_ocr(results, parts, ocr, work)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -241,13 +278,13 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so every started process is stopped and temp files removed.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    sizes = QUICK if args.quick else FULL
+    sizes, ocr = (QUICK, OCR_QUICK) if args.quick else (FULL, OCR_FULL)
     started = time.monotonic()
-    results: dict[str, Any] = {"meta": _meta(sizes)}
+    results: dict[str, Any] = {"meta": _meta(sizes, ocr)}
     progress(f"docproc imported from {results['meta']['docproc_imported_from']}")
     work = Path(tempfile.mkdtemp(prefix="dpb-", dir="/tmp"))  # short: unix socket paths
     try:
-        run_parts(results, args.only, sizes, work, max(1, args.repeat))
+        run_parts(results, args.only, sizes, work, max(1, args.repeat), ocr)
     except BenchError as exc:
         results["corpus"] = {"error": str(exc)}
     except KeyboardInterrupt:

@@ -105,6 +105,7 @@ def measure_inproc(corpus: Corpus, work: Path) -> dict[str, Any]:
     docs, failed, done = _process(site, [corpus.folder], out)
     reports = read_reports(out)
     shutil.rmtree(site.root, ignore_errors=True)
+    check_no_ocr(reports, "docproc process")
     statuses = Counter(r["status"] for r in reports)
     if failed or statuses != Counter({"done": corpus.count}):
         raise BenchError(f"docproc process: expected {corpus.count} done, got {dict(statuses)} "
@@ -120,6 +121,14 @@ def measure_inproc(corpus: Corpus, work: Path) -> dict[str, Any]:
         "note": "docs_per_s excludes start-up: wall time minus that of the same command "
                 "on one tiny text file",
     }
+
+
+def check_no_ocr(reports: list[dict[str, Any]], what: str) -> None:
+    """Raise BenchError when a report says OCR ran: these parts measure docproc without it."""
+    read = sum(1 for r in reports if (r.get("text") or {}).get("ocr") or r.get("ocr"))
+    if read:
+        raise BenchError(f"{what}: {read} documents were read by OCR; the part must run with "
+                         "pipeline.ocr: off to compare with earlier results")
 
 
 def _timings(reports: list[dict[str, Any]]) -> dict[str, Any]:
@@ -215,6 +224,7 @@ def measure_burst(corpus: Corpus, work: Path, port: int, style: str = "inside") 
     reports = read_reports(site.outbox)
     inbox_left = sum(1 for path in site.inbox.rglob("*") if path.is_file())
     shutil.rmtree(site.root, ignore_errors=True)
+    check_no_ocr(reports, f"burst ({style})")
     statuses = Counter(r["status"] for r in reports)
     if statuses != Counter({"done": len(pairs)}):
         # Every corpus file is an ordinary document: anything but done is a bug, not speed.
