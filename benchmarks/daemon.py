@@ -216,7 +216,9 @@ def count_files(folder: Path) -> int:
     return total
 
 
-PROGRAMS = (("valkey-server", "broker"), ("docproc broker", "broker"), ("docproc worker", "worker"),
+# First match wins: the OCR worker program (#14) runs `docproc worker --queues docproc.ocr`.
+PROGRAMS = (("valkey-server", "broker"), ("docproc broker", "broker"),
+            ("docproc worker --queues docproc.ocr", "ocr"), ("docproc worker", "worker"),
             ("docproc watch", "watcher"), ("docproc beat", "beat"), ("docproc api", "api"))
 
 

@@ -150,12 +150,13 @@ def run_scans(site: Site, sources: list[Path], pages: int, timeout: float) -> di
         cpu, busy = cpu_delta(before, program_figures(up.pid)), machine_busy() - busy_before
     seconds = finished - started
     figures = _ocr_figures(read_reports(site.outbox), pages)
+    workers = cpu.get("worker", 0.0) + cpu.get("ocr", 0.0)  # the OCR program, once it exists
     shutil.rmtree(site.root, ignore_errors=True)
     return {"docs": len(pairs), **figures, "seconds": round(seconds, 2),
             "pages_per_s": round(pages / seconds, 3), "cpu_s": cpu,
-            "worker_cpu_s_per_page": round(cpu.get("worker", 0.0) / pages, 2),
+            "worker_cpu_s_per_page": round(workers / pages, 2),
             # How many cores docproc's workers kept busy, and what the rest of the machine took.
-            "worker_cores_used": round(cpu.get("worker", 0.0) / seconds, 2),
+            "worker_cores_used": round(workers / seconds, 2),
             "other_cpu_s": round(busy - sum(cpu.values()), 1)}
 
 
@@ -191,10 +192,15 @@ def measure_ocr_scaling(
                     "concurrency 1, then 2"}
 
 
-def _ocr_started(site: Site) -> bool:
-    """Return True once the ledger shows a document's ocr stage started."""
-    return any("started" in ((r.get("stages") or {}).get("ocr") or {})
-               for r in ledger(site).recent(limit=20))
+def _ocr_started(site: Site, name: str) -> bool:
+    """Return True once the ledger shows the document's ocr stage started (or extract ended)."""
+    for record in ledger(site).recent(limit=20):
+        if name not in (record.get("name"), record.get("relpath")):
+            continue
+        stages = record.get("stages") or {}
+        if "started" in (stages.get("ocr") or {}) or "ended" in (stages.get("extract") or {}):
+            return True
+    return False
 
 
 def measure_ocr_latency(
@@ -212,7 +218,7 @@ def measure_ocr_latency(
         started = time.perf_counter()
         os.rename(hidden, final)
         deadline = time.monotonic() + OCR_START_TIMEOUT
-        while not (seen := _ocr_started(site)) and time.monotonic() < deadline:
+        while not (seen := _ocr_started(site, scan.name)) and time.monotonic() < deadline:
             time.sleep(POLL)
         ocr_began = time.perf_counter() - started if seen else None
         during = 0

@@ -233,6 +233,8 @@ def ocr_table(results: dict[str, Any]) -> Table:
          fmt(limit.get("seconds"), 2), fmt(limit.get("pages_per_s"), 2), ""],
         ["docproc up (pages/s)", fmt(docproc.get("pages")), fmt(docproc.get("seconds"), 2),
          fmt(docproc.get("pages_per_s"), 2), ""],
+        ["docproc up: cores its workers kept busy", "", "",
+         _cores(docproc), ""],
         ["docproc up / ocr_limit", "", "", fmt(results.get("ocr_ratio"), 2), ">= 0.9"],
         ["one scan, workers.concurrency 1 (s; cores used)", fmt(scaling.get("pages")),
          fmt(scaling.get("seconds_1"), 1), _cores(scaling.get("one_process")), ""],
