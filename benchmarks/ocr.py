@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -79,15 +80,22 @@ def measure_ocr_limit(pdfs: list[Path], processes: int) -> dict[str, Any]:
     """Run ocr_limit.py with one process per core on the scans; return its figures."""
     env = {**clean_env(), "OMP_THREAD_LIMIT": "1"}
     argv = [sys.executable, str(LIMIT_SCRIPT), str(processes), str(tessdata()), *map(str, pdfs)]
-    started = time.perf_counter()
+    started, busy, children = time.perf_counter(), machine_busy(), _children_cpu()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False,
                           timeout=3600)
     if done.returncode != 0:
         raise BenchError(f"ocr_limit.py exited with {done.returncode}: {done.stderr[-2000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
+    cpu = _children_cpu() - children
     return {**figures, "wall_seconds": round(time.perf_counter() - started, 2),
+            "cpu_s": round(cpu, 1), "other_cpu_s": round(machine_busy() - busy - cpu, 1),
             "note": "ocr_limit.py times its pool (engines created once per process, "
                     "OMP_THREAD_LIMIT=1): render at 300 dpi, OSD, recognise, per page"}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ocr_site(root: Path, port: int, concurrency: int | None = None) -> Site:
