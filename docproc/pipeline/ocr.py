@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageSequence
+from PIL import Image
 
 from docproc.errors import DocumentError
 from docproc.pipeline.detect import FileType
@@ -90,8 +90,17 @@ def pages_to_read(file_type: FileType, layer_pages: Sequence[str], frames: int,
         return [index for index, text in enumerate(layer_pages)
                 if mode == "always" or layer_needs_ocr(text)]
     if file_type.kind == "image":
-        return list(range(max(1, frames)))
+        # A TIFF's frames are pages (scanners, faxes); a GIF's or WebP's are an animation.
+        return list(range(max(1, frames))) if file_type.mime == "image/tiff" else [0]
     return []
+
+
+def render_dpi(width_pt: float, height_pt: float, dpi: int, max_image_pixels: int) -> int:
+    """Return dpi, or the highest lower one at which the page stays within max_image_pixels."""
+    pixels = width_pt * height_pt * (dpi / 72) ** 2
+    if pixels <= max_image_pixels:
+        return dpi
+    return max(1, int(72 * (max_image_pixels / (width_pt * height_pt)) ** 0.5))
 
 
 def merge(layer_pages: Sequence[str], read: Iterable[PageText], pages: int) -> str:
@@ -107,12 +116,14 @@ def read_pages(path: Path, file_type: FileType, indexes: Sequence[int], options:
                max_image_pixels: int) -> Iterator[PageText]:
     """Read the given pages by OCR, in order; a page that cannot be read comes with a warning."""
     engine = _engine(options)
-    for index, image in _page_images(path, file_type, indexes, options.dpi, max_image_pixels):
+    for index, image, note in _page_images(path, file_type, indexes, options.dpi,
+                                           max_image_pixels):
         started = time.monotonic()
+        if image is None:
+            yield PageText(index, "", None, 0.0, warning=note)
+            continue
         try:
             text, confidence, rotated = _read(engine, image, options)
-        except DocumentError:
-            raise
         except Exception as exc:  # one unreadable page must not lose the others
             yield PageText(index, "", None, time.monotonic() - started,
                            warning=f"page {index + 1} could not be read: {exc}")
@@ -120,33 +131,73 @@ def read_pages(path: Path, file_type: FileType, indexes: Sequence[int], options:
         seconds = time.monotonic() - started
         if text is None:
             yield PageText(index, "", None, seconds, warning=(
-                f"page {index + 1} took longer than {options.page_seconds:g} s to read"))
+                f"page {index + 1} took longer than {options.page_seconds:g} s to read "
+                "and was left out"))
             continue
-        yield PageText(index, text, confidence, seconds, rotated)
+        yield PageText(index, text, confidence, seconds, rotated, warning=note)
+
+
+PageImage = tuple[int, Image.Image | None, str | None]
 
 
 def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: int,
-                 max_image_pixels: int) -> Iterator[tuple[int, Image.Image]]:
-    from docproc.pipeline.extract import PDFIUM_LOCK, open_image, open_pdf
-
+                 max_image_pixels: int) -> Iterator[PageImage]:
+    """Yield each page's grayscale image, or None and why it could not be had."""
     if file_type.kind == "pdf":
         for index in indexes:
-            with PDFIUM_LOCK:
-                doc = open_pdf(path)
-                try:
-                    page = doc[index]
-                    bitmap = page.render(scale=dpi / 72, grayscale=True)
-                    image = bitmap.to_pil()
-                    page.close()
-                finally:
-                    doc.close()
-            yield index, image
+            try:
+                yield _render(path, index, dpi, max_image_pixels)
+            except DocumentError:
+                raise
+            except Exception as exc:  # a damaged page must not lose the others
+                yield index, None, f"page {index + 1} could not be rendered: {exc}"
         return
+    from docproc.pipeline.extract import open_image
+
     with open_image(path, max_image_pixels) as img:
         wanted = set(indexes)
-        for index, frame in enumerate(ImageSequence.Iterator(img)):
-            if index in wanted:
-                yield index, frame.convert("L")
+        for index in range(max(wanted, default=-1) + 1):
+            try:
+                img.seek(index)
+                frame = img.convert("L") if index in wanted else None
+            except Exception as exc:
+                if index in wanted:
+                    yield index, None, f"page {index + 1} could not be decoded: {exc}"
+                continue
+            if frame is not None:
+                yield index, frame, None
+
+
+def _render(path: Path, index: int, dpi: int, max_image_pixels: int) -> PageImage:
+    from docproc.pipeline.extract import PDFIUM_LOCK, open_pdf
+
+    with PDFIUM_LOCK:
+        doc = open_pdf(path)
+        try:
+            page = doc[index]
+            try:
+                width, height = page.get_size()
+                fitted = render_dpi(width, height, dpi, max_image_pixels)
+                image = page.render(scale=fitted / 72, grayscale=True).to_pil()
+            finally:
+                page.close()
+        finally:
+            doc.close()
+    note = None
+    if fitted < dpi:
+        note = (f"page {index + 1} was read at {fitted} dpi, not {dpi}: at {dpi} dpi it would "
+                "exceed pipeline.max_image_pixels")
+    return index, image, note
+
+
+def _tesserocr() -> Any:
+    """Import tesserocr with OpenMP held to one thread (read when libtesseract loads)."""
+    # Tesseract's OpenMP threads would fight the worker processes for the cores; an OpenMP
+    # runtime reads the variable once, when the library is loaded by this import.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    import tesserocr
+
+    return tesserocr
 
 
 def _engine(options: OcrOptions) -> Any:
@@ -155,10 +206,7 @@ def _engine(options: OcrOptions) -> Any:
     key = (folder, languages)
     with _ENGINES_LOCK:
         if key not in _ENGINES:
-            # Tesseract's OpenMP threads would fight the worker processes for the cores.
-            os.environ.setdefault("OMP_THREAD_LIMIT", "1")
-            import tesserocr
-
+            tesserocr = _tesserocr()
             missing = missing_languages(options.languages, options.tessdata)
             if missing:
                 raise RuntimeError(f"no Tesseract model for {', '.join(missing)} in {folder}")
@@ -191,8 +239,7 @@ def _orientation(image: Image.Image, options: OcrOptions) -> int:
     key = (str(folder), "osd")
     with _ENGINES_LOCK:
         if key not in _ENGINES:
-            import tesserocr
-
+            tesserocr = _tesserocr()
             _ENGINES[key] = tesserocr.PyTessBaseAPI(path=str(folder), lang="osd",
                                                     psm=tesserocr.PSM.OSD_ONLY)
         osd = _ENGINES[key]
