@@ -114,7 +114,7 @@ def join_ocr(job: Job, settings: PipelineSettings, read: list[ocr.PageText]) -> 
     text = ocr.merge(layer.split(ocr.PAGE_SEPARATOR) if layer else [], read, pages)
     text_path.write_text(text, encoding="utf-8", errors="replace")
     assert job.text is not None, "extract runs first"
-    read_ok = [page for page in read if page.warning is None]
+    read_ok = [page for page in read if page.read]
     confidences = [page.confidence for page in read_ok if page.confidence is not None]
     job.text["chars"] = len(text)
     job.text["ocr"] = any(page.text.strip() for page in read_ok)

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
 A4_300_DPI = (2480, 3508)
+A6_300_DPI = (1240, 1748)
 
 
 def page(word: str, lines: int = 5, rotate: int = 0, size: tuple[int, int] = A4_300_DPI,

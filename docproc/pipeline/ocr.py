@@ -43,7 +43,7 @@ class OcrOptions:
 
 @dataclass(frozen=True)
 class PageText:
-    """One page read by OCR; confidence is None for a blank page, warning for a page not read."""
+    """One page for OCR: read (confidence None when blank), or not read, with a warning why."""
 
     index: int
     text: str
@@ -51,6 +51,7 @@ class PageText:
     seconds: float
     rotated: int = 0
     warning: str | None = None
+    read: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return the page as a JSON-ready dict."""
@@ -107,7 +108,8 @@ def merge(layer_pages: Sequence[str], read: Iterable[PageText], pages: int) -> s
     """Return the document's text: each page from OCR where it was read, else its text layer."""
     texts = list(layer_pages) + [""] * max(0, pages - len(layer_pages))
     for page in read:
-        if page.warning is None:
+        # A page OCR finds blank keeps what its text layer had (a page number, a stamp).
+        if page.read and page.text.strip():
             texts[page.index] = page.text
     return PAGE_SEPARATOR.join(text.strip("\n") for text in texts)
 
@@ -120,19 +122,19 @@ def read_pages(path: Path, file_type: FileType, indexes: Sequence[int], options:
                                            max_image_pixels):
         started = time.monotonic()
         if image is None:
-            yield PageText(index, "", None, 0.0, warning=note)
+            yield PageText(index, "", None, 0.0, warning=note, read=False)
             continue
         try:
             text, confidence, rotated = _read(engine, image, options)
         except Exception as exc:  # one unreadable page must not lose the others
             yield PageText(index, "", None, time.monotonic() - started,
-                           warning=f"page {index + 1} could not be read: {exc}")
+                           warning=f"page {index + 1} could not be read: {exc}", read=False)
             continue
         seconds = time.monotonic() - started
         if text is None:
             yield PageText(index, "", None, seconds, warning=(
                 f"page {index + 1} took longer than {options.page_seconds:g} s to read "
-                "and was left out"))
+                "and was left out"), read=False)
             continue
         yield PageText(index, text, confidence, seconds, rotated, warning=note)
 
@@ -221,7 +223,8 @@ def _read(
     if rotated:
         image = image.rotate(rotated, expand=True)
     engine.SetImage(image)
-    if not engine.Recognize(int(options.page_seconds * 1000)):
+    # Recognize takes milliseconds, and 0 would mean no limit at all.
+    if not engine.Recognize(max(1, int(options.page_seconds * 1000))):
         engine.Clear()
         return None, None, rotated
     text = engine.GetUTF8Text()
