@@ -161,13 +161,25 @@ def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: i
         for index in range(max(wanted, default=-1) + 1):
             try:
                 img.seek(index)
-                frame = img.convert("L") if index in wanted else None
+                frame = grayscale(img) if index in wanted else None
             except Exception as exc:
                 if index in wanted:
                     yield index, None, f"page {index + 1} could not be decoded: {exc}"
                 continue
             if frame is not None:
                 yield index, frame, None
+
+
+def grayscale(image: Image.Image) -> Image.Image:
+    """Return image as 8-bit grayscale: transparency on white, 16-bit samples scaled down."""
+    if image.mode.startswith("I") and image.getextrema()[1] > 255:  # type: ignore[operator]
+        # Pillow clips 16-bit samples to 8 bits rather than scaling: a 16-bit scan turns white.
+        return image.convert("I").point(lambda value: value / 257).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # Transparent pixels are black underneath: text on them would be black on black.
+        rgba = image.convert("RGBA")
+        return Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("L")
+    return image.convert("L")
 
 
 def _render(path: Path, index: int, dpi: int, max_image_pixels: int) -> PageImage:

@@ -59,6 +59,18 @@ def test_a_photo_or_scan_image_is_read(tmp_path: Path, image_format: str) -> Non
     assert_read(pages, [0])
 
 
+def test_a_16_bit_or_transparent_image_is_read_as_it_looks(tmp_path: Path) -> None:
+    words = scans.page("foxtrot", lines=2, size=(1240, 300))
+    deep = words.convert("I").point(lambda value: value * 257).convert("I;16")
+    clear = Image.new("LA", words.size, (0, 0))
+    clear.putalpha(words.point(lambda value: 255 - value))  # black text, nothing else
+    for name, image in (("deep.png", deep), ("clear.png", clear)):
+        image.save(tmp_path / name)
+        text, pages = read(tmp_path / name)
+        assert text.count("foxtrot line") == 2, name
+        assert_read(pages, [0])
+
+
 def test_a_multi_page_tiff_is_read_page_by_page_its_thumbnail_is_page_one(
     tmp_path: Path
 ) -> None:
