@@ -58,3 +58,14 @@ def mixed_pdf(path: Path, text_pdf: Path, scan: Image.Image) -> Path:
     with path.open("wb") as out:
         writer.write(out)
     return path
+
+
+def damage_frame(path: Path, frame: int) -> Path:
+    """Overwrite the start of one TIFF frame's compressed data, as a bad transfer would."""
+    with Image.open(path) as img:
+        img.seek(frame)
+        start = img.tag_v2[273][0]  # StripOffsets
+    data = bytearray(path.read_bytes())
+    data[start + 10:start + 2000] = b"\xff" * 1990
+    path.write_bytes(data)
+    return path

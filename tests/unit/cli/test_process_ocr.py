@@ -59,6 +59,16 @@ def test_a_page_read_short_of_ocr_dpi_is_a_warning_in_a_done_report(tmp_path: Pa
     assert "alpha line" in text
 
 
+def test_a_damaged_page_is_a_warning_in_a_done_report(tmp_path: Path) -> None:
+    fax = scans.tiff(tmp_path / "fax.tiff", [scans.page("alpha", lines=2, size=A6),
+                                             scans.page("bravo", lines=2, size=A6)])
+    report, text = process(tmp_path, "", scans.damage_frame(fax, 1))
+    assert report["status"] == "done" and report["pages"] == 2
+    assert report["warnings"] == ["page 2 could not be decoded: decoder error -2"]
+    assert report["ocr"]["pages"] == 1 and report["thumbnail"] is not None
+    assert "alpha line" in text and "bravo" not in text
+
+
 def test_a_scan_of_blank_pages_is_done_with_no_text(tmp_path: Path) -> None:
     scan = scans.image_pdf(tmp_path / "blank.pdf", [scans.blank(A6), scans.blank(A6)])
     report, text = process(tmp_path, "", scan)

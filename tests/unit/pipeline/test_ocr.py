@@ -125,6 +125,17 @@ def test_a_page_past_its_time_limit_becomes_a_warning(tmp_path: Path) -> None:
     assert pages[0].warning == "page 1 took longer than 0.001 s to read and was left out"
 
 
+def test_a_page_that_cannot_be_decoded_becomes_a_warning_the_others_are_read(
+    tmp_path: Path
+) -> None:
+    path = scans.tiff(tmp_path / "fax.tiff", [scans.page("alpha", size=A6),
+                                              scans.page("bravo", size=A6)])
+    text, pages = read(scans.damage_frame(path, 1))
+    assert words_in_order(text, "alpha", "")
+    assert pages[1].warning == "page 2 could not be decoded: decoder error -2"
+    assert pages[0].read and not pages[1].read
+
+
 def test_a_page_too_large_at_ocr_dpi_is_read_at_the_dpi_that_fits(tmp_path: Path) -> None:
     path = scans.image_pdf(tmp_path / "big.pdf", [scans.page("alpha", lines=2, size=A6)])
     # A6 at 300 dpi is 1240 x 1748 pixels; a million pixels fit at 203 dpi.
