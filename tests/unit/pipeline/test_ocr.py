@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +164,22 @@ def test_an_animation_is_read_by_its_first_frame_a_tiff_by_all() -> None:
     assert ocr.pages_to_read(gif, [], 5, "auto") == [0]
     assert ocr.pages_to_read(tiff, [], 5, "auto") == [0, 1, 2, 3, 4]
     assert ocr.pages_to_read(tiff, [], 5, "off") == []
+
+
+def test_tesseract_is_loaded_only_by_the_engine_with_openmp_held_to_one_thread() -> None:
+    # An OpenMP runtime reads OMP_THREAD_LIMIT once, when libtesseract is loaded: nothing may
+    # import tesserocr before the engine sets it.
+    code = """if True:
+        import os, sys
+        import docproc.cli.parser, docproc.cli.process, docproc.stages, docproc.tasks
+        from docproc.pipeline import ocr
+        from docproc.settings import load_settings
+        load_settings(os.devnull, environ={})
+        assert "tesserocr" not in sys.modules and "OMP_THREAD_LIMIT" not in os.environ
+        ocr._engine(ocr.OcrOptions())
+        print(os.environ["OMP_THREAD_LIMIT"], "tesserocr" in sys.modules)
+    """
+    env = {key: value for key, value in os.environ.items() if key != "OMP_THREAD_LIMIT"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.stdout.split() == ["1", "True"], result.stderr
