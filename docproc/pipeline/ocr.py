@@ -26,6 +26,9 @@ ENGINE = "tesseract"
 TEXT_LAYER_MIN_CHARS = 20
 # Orientation is corrected only when Tesseract's orientation detection is this confident.
 MIN_ORIENTATION_CONFIDENCE = 2.0
+# Below this mean word confidence, a page whose orientation is unknown may be upside down:
+# upright text reads at 85-95, upside-down text at 25-45.
+DOUBTFUL_CONFIDENCE = 60.0
 PAGE_SEPARATOR = "\f"
 _ENGINES: dict[tuple[str, str], Any] = {}
 _ENGINES_LOCK = threading.Lock()
@@ -231,26 +234,38 @@ def _engine(options: OcrOptions) -> Any:
 def _read(
     engine: Any, image: Image.Image, options: OcrOptions
 ) -> tuple[str | None, float | None, int]:
-    rotated = _orientation(image, options)
-    if rotated:
-        image = image.rotate(rotated, expand=True)
+    detected = _orientation(image, options)
+    rotated = detected or 0
+    text, confidence = _recognize(engine, image.rotate(rotated, expand=True) if rotated else image,
+                                  options)
+    if detected is None and confidence is not None and confidence < DOUBTFUL_CONFIDENCE:
+        # Orientation detection needs several lines; a page of one or two that reads as
+        # garbage is read again upside down (Tesseract itself reads lines turned 270).
+        again, better = _recognize(engine, image.rotate(180), options)
+        if better is not None and better > confidence:
+            return again, better, 180
+    return text, confidence, rotated
+
+
+def _recognize(engine: Any, image: Image.Image,
+               options: OcrOptions) -> tuple[str | None, float | None]:
+    """Return the page's text and mean word confidence; None for text past the time limit."""
     engine.SetImage(image)
     # Recognize takes milliseconds, and 0 would mean no limit at all.
     if not engine.Recognize(max(1, int(options.page_seconds * 1000))):
         engine.Clear()
-        return None, None, rotated
+        return None, None
     text = engine.GetUTF8Text()
     words = engine.AllWordConfidences()
     engine.Clear()
-    confidence = round(sum(words) / len(words), 1) if words else None
-    return text, confidence, rotated
+    return text, round(sum(words) / len(words), 1) if words else None
 
 
-def _orientation(image: Image.Image, options: OcrOptions) -> int:
-    """Return the degrees (counter-clockwise) to turn a page to read it, 0 when unsure."""
+def _orientation(image: Image.Image, options: OcrOptions) -> int | None:
+    """Return the degrees (counter-clockwise) to turn a page to read it, None when unsure."""
     folder = tessdata_dir(options.tessdata)
     if not (folder / "osd.traineddata").is_file():
-        return 0
+        return None
     key = (str(folder), "osd")
     with _ENGINES_LOCK:
         if key not in _ENGINES:
@@ -262,5 +277,5 @@ def _orientation(image: Image.Image, options: OcrOptions) -> int:
     found = osd.DetectOrientationScript()
     osd.Clear()
     if not found or found["orient_conf"] < MIN_ORIENTATION_CONFIDENCE:
-        return 0
+        return None
     return int(found["orient_deg"]) % 360

@@ -104,6 +104,16 @@ def test_pages_scanned_upside_down_or_sideways_are_read_the_right_way_up(
     assert [page.rotated for page in pages] == [180, 270, 90]
 
 
+@pytest.mark.parametrize("rotate", [90, 180, 270])
+def test_a_page_of_one_line_is_read_the_right_way_up_too(tmp_path: Path, rotate: int) -> None:
+    # Too little text for orientation detection to be sure of itself.
+    path = tmp_path / "label.png"
+    scans.page("golf", lines=1, rotate=rotate, size=(1240, 300)).save(path)
+    text, pages = read(path)
+    assert "golf line 0 the quick brown fox" in text
+    assert pages[0].confidence is not None and pages[0].confidence > 80
+
+
 def test_a_mixed_pdf_reads_only_its_scanned_page_and_keeps_the_text_layer(
     tmp_path: Path
 ) -> None:
