@@ -7,6 +7,7 @@ One engine per process and language set, created on first use: loading a model c
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import threading
 import time
@@ -17,7 +18,6 @@ from typing import Any
 
 from PIL import Image
 
-from docproc.errors import DocumentError
 from docproc.pipeline.detect import FileType
 
 ENGINE = "tesseract"
@@ -30,6 +30,10 @@ MIN_ORIENTATION_CONFIDENCE = 2.0
 # upright text reads at 85-95, upside-down text at 25-45.
 DOUBTFUL_CONFIDENCE = 60.0
 PAGE_SEPARATOR = "\f"
+# What PDFium, Pillow and Tesseract raise on a page they cannot handle. Anything else, a
+# stage's time limit above all (an Exception in Celery), ends the reading of the document.
+PAGE_ERRORS = (OSError, ValueError, RuntimeError, EOFError, SyntaxError, struct.error,
+               Image.DecompressionBombError)
 _ENGINES: dict[tuple[str, str], Any] = {}
 _ENGINES_LOCK = threading.Lock()
 
@@ -129,7 +133,7 @@ def read_pages(path: Path, file_type: FileType, indexes: Sequence[int], options:
             continue
         try:
             text, confidence, rotated = _read(engine, image, options)
-        except Exception as exc:  # one unreadable page must not lose the others
+        except PAGE_ERRORS as exc:  # one unreadable page must not lose the others
             yield PageText(index, "", None, time.monotonic() - started,
                            warning=f"page {index + 1} could not be read: {exc}", read=False)
             continue
@@ -152,9 +156,7 @@ def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: i
         for index in indexes:
             try:
                 yield _render(path, index, dpi, max_image_pixels)
-            except DocumentError:
-                raise
-            except Exception as exc:  # a damaged page must not lose the others
+            except PAGE_ERRORS as exc:  # a damaged page must not lose the others
                 yield index, None, f"page {index + 1} could not be rendered: {exc}"
         return
     from docproc.pipeline.extract import open_image
@@ -165,7 +167,7 @@ def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: i
             try:
                 img.seek(index)
                 frame = grayscale(img) if index in wanted else None
-            except Exception as exc:
+            except PAGE_ERRORS as exc:
                 if index in wanted:
                     yield index, None, f"page {index + 1} could not be decoded: {exc}"
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -147,6 +148,31 @@ def test_a_page_that_cannot_be_decoded_becomes_a_warning_the_others_are_read(
     assert words_in_order(text, "alpha", "")
     assert pages[1].warning == "page 2 could not be decoded: decoder error -2"
     assert pages[0].read and not pages[1].read
+
+
+class Interrupt(Exception):
+    """What a stage's time limit raises (Celery's SoftTimeLimitExceeded, the in-process one)."""
+
+
+@pytest.mark.parametrize("kind", ["pdf", "tiff"])
+def test_a_time_limit_of_the_stage_is_not_taken_for_a_bad_page(tmp_path: Path,
+                                                               kind: str) -> None:
+    pages = [scans.page(word, size=A6) for word in ("alpha", "bravo", "charlie", "delta")]
+    path = (scans.image_pdf if kind == "pdf" else scans.tiff)(tmp_path / f"scan.{kind}", pages)
+    scans.page("warm", lines=1, size=(600, 100)).save(tmp_path / "warm.png")
+    read(tmp_path / "warm.png")  # the engines are loaded: the limit strikes inside a page
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.2)
+    try:
+        with pytest.raises(Interrupt):
+            read(path)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_a_page_too_large_at_ocr_dpi_is_read_at_the_dpi_that_fits(tmp_path: Path) -> None:
