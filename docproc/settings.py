@@ -211,7 +211,9 @@ class Settings(_Section):
     result_backend: str | None = None
     watcher: WatcherSettings = WatcherSettings()
     workers: WorkerSettings = WorkerSettings()
-    pipeline: PipelineSettings = PipelineSettings()
+    # Built when settings are loaded, not at import: its check of the OCR models reads the
+    # disk and imports the pipeline, and its error must name pipeline.ocr_languages.
+    pipeline: PipelineSettings = Field(default_factory=dict, validate_default=True)
     retention: RetentionSettings = RetentionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     status_api: StatusApiSettings = StatusApiSettings()

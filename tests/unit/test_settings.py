@@ -175,4 +175,4 @@ def test_a_tessdata_folder_is_relative_to_the_config_file(tmp_path: Path) -> Non
     (tmp_path / "conf" / "empty").mkdir()
     with pytest.raises(ConfigError) as info:
         load_settings(write(tmp_path, "pipeline:\n  tessdata: empty\n"), environ={})
-    assert "eng.traineddata" in str(info.value)
+    assert "pipeline.ocr_languages" in str(info.value) and "eng.traineddata" in str(info.value)
