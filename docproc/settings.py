@@ -91,7 +91,7 @@ class PipelineSettings(_Section):
         if not 72 <= value <= 1200:
             raise ValueError(
                 f"{value} is outside 72..1200; Tesseract reads best at 300 dpi (the default), "
-                "below 200 small print is lost, above 600 only costs time")
+                "below 200 small print is lost, above 400 only costs time")
         return value
 
     @field_validator("ocr_languages")
