@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageOps
 
 from docproc.pipeline.detect import FileType
 
@@ -166,7 +166,8 @@ def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: i
         for index in range(max(wanted, default=-1) + 1):
             try:
                 img.seek(index)
-                frame = grayscale(img) if index in wanted else None
+                # A camera's sideways photo is stored as taken, turned upright by its EXIF tag.
+                frame = grayscale(ImageOps.exif_transpose(img)) if index in wanted else None
             except PAGE_ERRORS as exc:
                 if index in wanted:
                     yield index, None, f"page {index + 1} could not be decoded: {exc}"

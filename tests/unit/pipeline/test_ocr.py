@@ -106,6 +106,16 @@ def test_pages_scanned_upside_down_or_sideways_are_read_the_right_way_up(
     assert [page.rotated for page in pages] == [180, 270, 0]
 
 
+def test_a_photo_taken_sideways_is_turned_upright_by_its_exif_tag(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: shown turned 90 degrees clockwise
+    scans.page("hotel", lines=4, rotate=90, size=A6).save(path, exif=exif)
+    text, pages = read(path)
+    assert text.count("hotel line") == 4
+    assert pages[0].rotated == 0  # upright from the tag, no guessing needed
+
+
 @pytest.mark.parametrize("rotate", [90, 180, 270])
 def test_a_page_of_one_line_is_read_the_right_way_up_too(tmp_path: Path, rotate: int) -> None:
     # Too little text for orientation detection to be sure of itself.
