@@ -162,10 +162,11 @@ def _page_images(path: Path, file_type: FileType, indexes: Sequence[int], dpi: i
     from docproc.pipeline.extract import open_image
 
     with open_image(path, max_image_pixels) as img:
+        first = img.tell()  # PSD numbers its layers from 1
         wanted = set(indexes)
         for index in range(max(wanted, default=-1) + 1):
             try:
-                img.seek(index)
+                img.seek(first + index)
                 # A camera's sideways photo is stored as taken, turned upright by its EXIF tag.
                 frame = grayscale(ImageOps.exif_transpose(img)) if index in wanted else None
             except PAGE_ERRORS as exc:
@@ -264,6 +265,8 @@ def _recognize(engine: Any, image: Image.Image,
     text = engine.GetUTF8Text()
     words = engine.AllWordConfidences()
     engine.Clear()
+    if not text.strip():
+        return text, None  # a photo's lone empty "word" comes with a confidence of 95
     return text, round(sum(words) / len(words), 1) if words else None
 
 

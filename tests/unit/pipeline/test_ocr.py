@@ -13,7 +13,7 @@ from PIL import Image
 
 from docproc.pipeline import detect, extract, make_thumbnail, ocr
 from tests import scans
-from tests.unit.pipeline.samples import MAX_PIXELS, PDF
+from tests.unit.pipeline.samples import IMAGES, MAX_PIXELS, PDF
 
 A6 = scans.A6_300_DPI
 DEFAULTS = ocr.OcrOptions()
@@ -61,6 +61,14 @@ def test_a_photo_or_scan_image_is_read(tmp_path: Path, image_format: str) -> Non
     text, pages = read(path)
     assert "delta" in text and "quick brown fox" in text
     assert_read(pages, [0])
+
+
+@pytest.mark.parametrize("name", ["hopper.jpg", "hopper.psd", "flower.jpg"])
+def test_a_photo_without_text_gives_no_text_and_no_confidence(name: str) -> None:
+    text, pages = read(IMAGES / name)
+    assert text == ""
+    assert_read(pages, [0])
+    assert pages[0].confidence is None
 
 
 def test_a_16_bit_or_transparent_image_is_read_as_it_looks(tmp_path: Path) -> None:
