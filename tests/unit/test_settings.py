@@ -137,3 +137,42 @@ def test_config_is_taken_after_the_command_too(tmp_path: Path) -> None:
                               str(tmp_path / "nowhere.yaml")], capture_output=True, text=True,
                              timeout=60, env=environ)
     assert missing.returncode == 2 and "nowhere.yaml" in missing.stderr
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("pipeline:\n  ocr_languages: [eng, xyz]\n", "pip install tessdata-fast-xyz"),
+    ("pipeline:\n  ocr_dpi: 30\n", "Tesseract reads best at 300 dpi"),
+    ("pipeline:\n  ocr_languages: []\n", "at least 1 item"),
+])
+def test_config_check_fails_on_a_missing_ocr_language_naming_its_package(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    result = _docproc(write(tmp_path, text), "config", "check")
+    assert result.returncode == 2
+    key = text.split("\n")[1].split(":")[0].strip()
+    assert f"pipeline.{key}" in result.stderr and message in result.stderr
+
+
+def test_a_missing_language_passes_when_ocr_is_off(tmp_path: Path) -> None:
+    path = write(tmp_path, "pipeline:\n  ocr: 'off'\n  ocr_languages: [xyz]\n")
+    assert load_settings(path, environ={}).pipeline.ocr_languages == ["xyz"]
+
+
+def test_a_tessdata_folder_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    from docproc.pipeline.ocr import tessdata_dir
+
+    models = tmp_path / "conf" / "models"
+    models.mkdir(parents=True)
+    (models / "eng.traineddata").symlink_to(tessdata_dir() / "eng.traineddata")
+    path = write(tmp_path, "pipeline:\n  tessdata: models\n")
+    assert load_settings(path, environ={}).pipeline.tessdata == models
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "pipeline:\n  tessdata: models\n  ocr_languages: [deu]\n"),
+                      environ={})
+    assert "pipeline.ocr_languages" in str(info.value) and str(models) in str(info.value)
+    assert "put deu.traineddata there" in str(info.value)
+    # The default [eng] is checked too: a folder without it fails before any page is read.
+    (tmp_path / "conf" / "empty").mkdir()
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "pipeline:\n  tessdata: empty\n"), environ={})
+    assert "pipeline.ocr_languages" in str(info.value) and "eng.traineddata" in str(info.value)

@@ -14,6 +14,7 @@ from docproc.pipeline import (
     FileType,
     detect,
     extract,
+    ocr,
 )
 from tests.unit.pipeline.samples import (
     EMPTY_PASSWORD_PDFS,
@@ -40,7 +41,7 @@ def test_pdf_page_count_and_producer_match_the_truth_table(name: str) -> None:
     result = run(PDF / name)
     assert result.pages == truth["pages"]
     assert result.text.count("\f") == truth["pages"] - 1
-    assert result.encrypted is False and result.image is None and result.ocr is False
+    assert result.encrypted is False and result.image is None
     assert result.metadata.get("producer") == truth["producer"]
 
 
@@ -135,13 +136,12 @@ def test_invalid_pdf_binary_fails_cleanly_however_it_is_typed() -> None:
 
 
 def test_scanned_pdf_text_comes_from_its_ocr_layer() -> None:
-    result = extract(
-        HARD / "Seige_of_Vicksburg_Sample_OCR.pdf",
-        FileType("application/pdf", "pdf"), max_image_pixels=MAX_PIXELS, ocr="always",
-    )
+    pdf = FileType("application/pdf", "pdf")
+    result = extract(HARD / "Seige_of_Vicksburg_Sample_OCR.pdf", pdf, max_image_pixels=MAX_PIXELS)
     assert result.pages == 6
     assert "Vicksburg" in result.text
-    assert result.ocr is False
+    # The scanner's OCR layer is the text: docproc reads none of its pages again.
+    assert ocr.pages_to_read(pdf, result.text.split("\f"), 0, "auto") == []
 
 
 def test_pdf_text_has_page_breaks_and_unix_lines_only() -> None:
