@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
-from celery import Task, chain
+from celery import Task, chain, chord
 from celery.exceptions import SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
@@ -18,8 +20,9 @@ from docproc.errors import OutboxError
 from docproc.holding import is_infrastructure
 from docproc.inbox.intake import Intake, written_after_claim
 from docproc.model import Job, Message, Stage, from_messages, jobs_of, to_messages
+from docproc.settings import PipelineSettings
 from docproc.stages import StageContext
-from docproc.worker import crash_loop
+from docproc.worker import crash_loop, ocr_pages
 
 log = logging.getLogger("docproc.tasks")
 TRANSIENT = (OSError, RedisError)
@@ -64,7 +67,19 @@ def _context(task: Task) -> StageContext:
     limit = app.settings.workers.task_soft_time_limit
     return StageContext(app.settings.pipeline, app.ledger, task.request.hostname or "local",
                         interrupts=(SoftTimeLimitExceeded,),
-                        timeout_message=stages.timeout_message(limit))
+                        timeout_message=stages.timeout_message(limit),
+                        functions={"ocr": read_and_join})
+
+
+def read_and_join(job: Job, settings: PipelineSettings) -> None:
+    """Read a job's pages not yet in its work folder, then join them all into its text."""
+    ocr_pages.read_range(job, settings, job.ocr_pages, ocr_progress(job))
+    stages.join_ocr(job, settings, ocr_pages.collected(job))
+
+
+def ocr_progress(job: Job) -> ocr_pages.Progress:
+    """Return what records, after each page read, the totals and the document's pages done."""
+    return functools.partial(app.ledger.count_ocr_pages, job.key)
 
 
 def _run(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list[Job]:
@@ -148,16 +163,22 @@ def _log_finished(job: Job, folder: Path) -> None:
 
 
 # Two hops: a task of its own costs more than detect or analyze take (~0.1 ms), so each
-# rides with the heavy stage beside it.
+# rides with the heavy stage beside it. Documents with pages to read go from extract to the
+# OCR queue instead, and from there to finish.
 EXTRACT_STAGES: tuple[Stage, ...] = ("detect", "extract")
+# ocr stays for messages sent before the OCR queue existed: finish reads their pages itself.
 FINISH_STAGES: tuple[Stage, ...] = ("ocr", "analyze", "thumbnail")
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.extract")
 def extract_task(self: Task, messages: list[Message]) -> list[Message]:
-    """Detect each file's type and extract its text, pages and image facts."""
+    """Detect each file's type and extract its text; send documents with pages to read to OCR."""
     with jobs_of(messages) as jobs:
-        return to_messages(_run(self, jobs, EXTRACT_STAGES))
+        going = _run(self, jobs, EXTRACT_STAGES)
+    scans = [job for job in going if stages.next_stage(job) == "ocr"]
+    if scans:
+        submit(scans, start="ocr")
+    return to_messages([job for job in going if stages.next_stage(job) != "ocr"])
 
 
 @app.task(bind=True, base=DocumentTask, name="docproc.finish")
@@ -189,7 +210,10 @@ def submit(jobs: list[Job], start: Stage = "detect", countdown: float | None = N
     # What Flower and `celery inspect` show as the arguments: the documents, not their jobs.
     shown = {"argsrepr": _describe(jobs), "kwargsrepr": "{}"}
     messages = to_messages(jobs)
-    if start in EXTRACT_STAGES:
+    if start == "ocr":
+        for job in jobs:
+            _send_to_ocr(job, countdown)
+    elif start in EXTRACT_STAGES:
         chain(extract_task.s(messages).set(**shown), finish_task.s().set(**shown)).apply_async(
             countdown=countdown)
     else:
@@ -201,3 +225,25 @@ def _describe(jobs: list[Job]) -> str:
     more = f", … {len(jobs) - 8} more" if len(jobs) > 8 else ""
     noun = "document" if len(jobs) == 1 else "documents"
     return f"[{len(jobs)} {noun}: {keys}{more}]"
+
+
+def _send_to_ocr(job: Job, countdown: float | None) -> None:
+    """Send a job to the OCR queue: one task, or a chord of page ranges for a big scan."""
+    job.progress.setdefault("ocr", {"started": round(time.time(), 3)})
+    worker = app.current_worker_task.request.hostname if app.current_worker_task else None
+    if app.ledger.start_stage_many({job.key: json.dumps(job.progress)}, "ocr",
+                                   worker or "ocr queue"):
+        return  # finished meanwhile (a late redelivery)
+    app.ledger.count_ocr_pages(job.key, 0, len(ocr_pages.pages_done(job)), len(job.ocr_pages))
+    shown = {"argsrepr": _describe([job]), "kwargsrepr": "{}"}
+    ranges = ocr_pages.ranges(job.ocr_pages)
+    join = app.signature("docproc.ocr", **shown)
+    if len(ranges) == 1:
+        join.apply_async(([job.to_message()],), countdown=countdown)
+        return
+    # Each range task returns the job's message: the join gets them all as its first argument,
+    # where the heartbeat and the reconciler look for the documents a task carries.
+    header = [app.signature("docproc.ocr_pages", args=([job.to_message()], pages), **shown)
+              for pages in ranges]
+    chord(header)(join)
+
