@@ -8,6 +8,8 @@ order. Either way `docproc.ocr` then sends the document on to the finish stages.
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any
 
 from celery import Task
@@ -24,6 +26,8 @@ from docproc.tasks import (
     submit,
 )
 from docproc.worker import crash_loop, ocr_pages
+
+log = logging.getLogger("docproc.tasks")
 
 
 def unique(messages: list[Message]) -> list[Message]:
@@ -47,7 +51,10 @@ def ocr_pages_task(self: Task, messages: list[Message], indexes: list[int]) -> M
         for job in crash_loop.jobs_to_run(self, jobs, submit, _context, _log_finished):
             record = app.ledger.get(job.key)
             if record is None or record.get("status") not in TERMINAL:
-                ocr_pages.read_range(job, app.settings.pipeline, indexes, ocr_progress(job))
+                read = ocr_pages.read_range(job, app.settings.pipeline, indexes,
+                                            ocr_progress(job))
+                log.info("%s ocr pages %d-%d: %d read in process %d", job.key, indexes[0] + 1,
+                         indexes[-1] + 1, read, os.getpid())
     return messages[0]
 
 
