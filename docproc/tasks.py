@@ -230,9 +230,8 @@ def _describe(jobs: list[Job]) -> str:
 def _send_to_ocr(job: Job, countdown: float | None) -> None:
     """Send a job to the OCR queue: one task, or a chord of page ranges for a big scan."""
     job.progress.setdefault("ocr", {"started": round(time.time(), 3)})
-    worker = app.current_worker_task.request.hostname if app.current_worker_task else None
-    if app.ledger.start_stage_many({job.key: json.dumps(job.progress)}, "ocr",
-                                   worker or "ocr queue"):
+    # Waiting in the OCR queue until a range task names the worker reading it.
+    if app.ledger.start_stage_many({job.key: json.dumps(job.progress)}, "ocr", "docproc.ocr"):
         return  # finished meanwhile (a late redelivery)
     app.ledger.count_ocr_pages(job.key, 0, len(ocr_pages.pages_done(job)), len(job.ocr_pages))
     shown = {"argsrepr": _describe([job]), "kwargsrepr": "{}"}

@@ -8,6 +8,7 @@ order. Either way `docproc.ocr` then sends the document on to the finish stages.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from celery import Task
 
 from docproc.app import app
-from docproc.model import TERMINAL, Message, jobs_of, to_messages
+from docproc.model import Message, jobs_of, to_messages
 from docproc.tasks import (
     DocumentTask,
     _context,
@@ -49,8 +50,10 @@ def ocr_pages_task(self: Task, messages: list[Message], indexes: list[int]) -> M
     """Read a range of a document's pages into its work folder; those already there are kept."""
     with jobs_of(messages) as jobs:
         for job in crash_loop.jobs_to_run(self, jobs, submit, _context, _log_finished):
-            record = app.ledger.get(job.key)
-            if record is None or record.get("status") not in TERMINAL:
+            # Shows who reads it now; a document finished meanwhile is not read again.
+            finished = app.ledger.start_stage_many({job.key: json.dumps(job.progress)}, "ocr",
+                                                   self.request.hostname or "local")
+            if not finished:
                 read = ocr_pages.read_range(job, app.settings.pipeline, indexes,
                                             ocr_progress(job))
                 log.info("%s ocr pages %d-%d: %d read in process %d", job.key, indexes[0] + 1,
