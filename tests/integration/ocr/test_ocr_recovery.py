@@ -1,5 +1,6 @@
 """A scan whose OCR worker is killed outright (kill -9 of the whole worker, not a child) is
-finished by another worker, with the reconciler's help: each page once, in order.
+finished by another worker, with the reconciler's help: each page once, in order. One that
+kills its OCR child every time fails as `timeout` once workers.max_retries runs are spent.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Daemon, reports, wait_until
+import redis
+
+from tests import scans
+from tests.conftest import Daemon, children_of, ledger_url, reports, wait_until
 from tests.integration.ocr.helpers import (
     WORDS,
     folders,
@@ -50,3 +54,33 @@ def test_a_scan_whose_ocr_worker_is_killed_is_finished_by_the_next_one(
     finally:
         for daemon in (main, ocr, after):
             daemon.stop()
+
+
+def test_a_scan_that_keeps_killing_its_ocr_child_fails_as_timeout_with_its_original(
+    broker: dict[str, Any], make_config: Callable[..., Path], tmp_path: Path,
+) -> None:
+    config = make_config(**broker, workers={"max_retries": 1})
+    inbox, outbox = folders(config)
+    main, ocr = start_workers(config, tmp_path / "logs", ocr_concurrency=1)
+    client = redis.Redis.from_url(ledger_url(broker), decode_responses=True)
+    try:
+        pages = [scans.page(word, 30, size=(1240, 1754)) for word in WORDS[:4]]
+        scans.image_pdf(tmp_path / "scan.pdf", pages).rename(inbox / "scan.pdf")
+        key = wait_until(lambda: scan_key(broker), 60, message="the scan in its ocr stage")
+
+        def reading() -> bool:
+            return (client.hget(f"docproc:doc:{key}", "worker") or "").startswith("ocr1@")
+
+        for _ in range(2):  # the first run and its one retry (workers.max_retries)
+            wait_until(reading, 60, interval=0.01, message="an OCR child reading the scan")
+            client.hset(f"docproc:doc:{key}", "worker", "")
+            os.kill(children_of(ocr.processes["worker"].pid)[0], signal.SIGKILL)
+        report = wait_until(lambda: [r for r in reports(outbox)
+                                     if r["source"]["name"] == "scan.pdf"], 120,
+                            message="the scan's report")[0]
+        assert report["status"] == "failed"
+        assert (report["error"]["stage"], report["error"]["type"]) == ("ocr", "timeout")
+        assert (report["_folder"] / "original" / "scan.pdf").exists()
+    finally:
+        main.stop()
+        ocr.stop()
