@@ -73,8 +73,12 @@ def _context(task: Task) -> StageContext:
 
 def read_and_join(job: Job, settings: PipelineSettings) -> None:
     """Read a job's pages not yet in its work folder, then join them all into its text."""
-    ocr_pages.read_range(job, settings, job.ocr_pages, ocr_progress(job))
-    stages.join_ocr(job, settings, ocr_pages.collected(job))
+    progress = ocr_progress(job)
+    ocr_pages.read_range(job, settings, job.ocr_pages, progress)
+    pages = ocr_pages.collected(job)
+    # Range tasks in parallel may have left a count one behind: the join's is final.
+    progress(0, len(pages), len(job.ocr_pages))
+    stages.join_ocr(job, settings, pages)
 
 
 def ocr_progress(job: Job) -> ocr_pages.Progress:

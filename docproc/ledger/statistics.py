@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from docproc.ledger import keyspace
-from docproc.ledger.model import DURATION_BUCKETS, MINUTE_TTL_SECONDS
+from docproc.ledger.model import DURATION_BUCKETS, MINUTE_TTL_SECONDS, now
 from docproc.ledger.store import RedisStore
 
 
@@ -60,7 +60,7 @@ class RedisStatistics(RedisStore):
             pipe.incrby(keyspace.ocr_minute(number), pages)
             pipe.expire(keyspace.ocr_minute(number), MINUTE_TTL_SECONDS)
         pipe.hset(keyspace.doc(key), mapping={"ocr_done": done, "ocr_total": total,
-                                              "updated_ts": time.time()})
+                                              "updated_ts": now()})
         pipe.execute()
 
     def ocr_pages(self, minutes: int = 5) -> tuple[int, float]:
