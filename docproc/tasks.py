@@ -63,7 +63,8 @@ class DocumentTask(Task):
             _fail_for_good(self, job, exc)
 
 
-def _context(task: Task) -> StageContext:
+def stage_context(task: Task) -> StageContext:
+    """Return what the stages of a task's run need: settings, ledger, worker, time limits."""
     limit = app.settings.workers.task_soft_time_limit
     return StageContext(app.settings.pipeline, app.ledger, task.request.hostname or "local",
                         interrupts=(SoftTimeLimitExceeded,),
@@ -86,14 +87,14 @@ def ocr_progress(job: Job) -> ocr_pages.Progress:
     return functools.partial(app.ledger.count_ocr_pages, job.key)
 
 
-def _run(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list[Job]:
+def run_stages(task: Task, jobs: list[Job], stages_of_task: tuple[Stage, ...]) -> list[Job]:
     """Run a task's stages over a batch; send on what a time limit cut off; pass on the rest."""
-    jobs = crash_loop.jobs_to_run(task, jobs, submit, _context, _log_finished)
+    jobs = crash_loop.jobs_to_run(task, jobs, submit, stage_context, log_finished)
     for stage in stages_of_task:
         going: list[Job] = []
         deferred: list[Job] = []
         held: list[Job] = []
-        for job in stages.run_stage(jobs, stage, _context(task)):
+        for job in stages.run_stage(jobs, stage, stage_context(task)):
             _log_stage(job, stage)
             if job.deferred:
                 job.deferred = False
@@ -141,7 +142,7 @@ def _finish_all(task: Task, jobs: list[Job]) -> int:
         app.holding.hold(fresh, None)
         fresh = []
     jobs = released + fresh
-    outcomes = stages.finish_many(jobs, _context(task), app.outbox,
+    outcomes = stages.finish_many(jobs, stage_context(task), app.outbox,
                                   keep_original=_keep_originals())
     finished = 0
     refused: list[Job] = []
@@ -149,7 +150,7 @@ def _finish_all(task: Task, jobs: list[Job]) -> int:
         if isinstance(outcome, OutboxError):
             refused.append(job)
             continue
-        _log_finished(job, outcome)
+        log_finished(job, outcome)
         finished += 1
     if refused:
         reason = next(str(o) for o in outcomes if isinstance(o, OutboxError))
@@ -161,7 +162,8 @@ def _keep_originals() -> bool:
     return app.settings.watcher.on_success == "archive"
 
 
-def _log_finished(job: Job, folder: Path) -> None:
+def log_finished(job: Job, folder: Path) -> None:
+    """Log a document's end, its stage timings and its outbox folder, in one line."""
     timings = " ".join(f"{stage} {ms:g}" for stage, ms in job.timings_ms.items())
     log.info("%s %s %s (ms: %s) -> %s", job.key, job.state, job.source.relpath, timings, folder)
 
@@ -178,7 +180,7 @@ FINISH_STAGES: tuple[Stage, ...] = ("ocr", "analyze", "thumbnail")
 def extract_task(self: Task, messages: list[Message]) -> list[Message]:
     """Detect each file's type and extract its text; send documents with pages to read to OCR."""
     with jobs_of(messages) as jobs:
-        going = _run(self, jobs, EXTRACT_STAGES)
+        going = run_stages(self, jobs, EXTRACT_STAGES)
     scans = [job for job in going if stages.next_stage(job) == "ocr"]
     if scans:
         submit(scans, start="ocr")
@@ -189,7 +191,7 @@ def extract_task(self: Task, messages: list[Message]) -> list[Message]:
 def finish_task(self: Task, messages: list[Message]) -> int:
     """Analyze the text, make thumbnails and write each document's outbox folder, each alone."""
     with jobs_of(messages) as jobs:
-        return _finish_all(self, _run(self, jobs, FINISH_STAGES))
+        return _finish_all(self, run_stages(self, jobs, FINISH_STAGES))
 
 
 def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
@@ -199,7 +201,7 @@ def _fail_for_good(task: Task, job: Job, exc: BaseException) -> None:
     if not job.error:
         stages.fail(job, task.name.rsplit(".", 1)[-1], "internal", message)
     try:
-        _log_finished(job, stages.finish(job, _context(task), app.outbox,
+        log_finished(job, stages.finish(job, stage_context(task), app.outbox,
                                          keep_original=_keep_originals()))
     except OutboxError as outbox_error:
         app.holding.hold([job], str(outbox_error))

@@ -19,11 +19,11 @@ from docproc.app import app
 from docproc.model import Message, jobs_of, to_messages
 from docproc.tasks import (
     DocumentTask,
-    _context,
-    _log_finished,
-    _run,
     finish_task,
+    log_finished,
     ocr_progress,
+    run_stages,
+    stage_context,
     submit,
 )
 from docproc.worker import crash_loop, ocr_pages
@@ -49,7 +49,7 @@ class OcrJoinTask(DocumentTask):
 def ocr_pages_task(self: Task, messages: list[Message], indexes: list[int]) -> Message:
     """Read a range of a document's pages into its work folder; those already there are kept."""
     with jobs_of(messages) as jobs:
-        for job in crash_loop.jobs_to_run(self, jobs, submit, _context, _log_finished):
+        for job in crash_loop.jobs_to_run(self, jobs, submit, stage_context, log_finished):
             # Shows who reads it now; a document finished meanwhile is not read again.
             finished = app.ledger.start_stage_many({job.key: json.dumps(job.progress)}, "ocr",
                                                    self.request.hostname or "local")
@@ -65,7 +65,7 @@ def ocr_pages_task(self: Task, messages: list[Message], indexes: list[int]) -> M
 def ocr_task(self: Task, messages: list[Message]) -> int:
     """Read the pages still missing, join them in page order and send the document on."""
     with jobs_of(unique(messages)) as jobs:
-        going = _run(self, jobs, ("ocr",))
+        going = run_stages(self, jobs, ("ocr",))
         if going:
             finish_task.apply_async((to_messages(going),))
         return len(going)
