@@ -170,8 +170,9 @@ def run_stage(jobs: list[Job], stage: Stage, ctx: StageContext) -> list[Job]:
         return jobs
     started = round(time.time(), 3)
     for job in going:
-        # A stage started before this task (OCR pages read in parallel) keeps its start.
-        job.progress[stage] = {"started": job.progress.get(stage, {}).get("started", started)}
+        # OCR started before this task (its pages read in parallel, by range) keeps its start.
+        earlier = job.progress.get(stage, {}).get("started") if stage == "ocr" else None
+        job.progress[stage] = {"started": earlier or started}
     finished = ctx.ledger.start_stage_many(
         {job.key: json.dumps(job.progress) for job in going}, stage, ctx.worker)
     for index, job in enumerate(going):
