@@ -56,7 +56,7 @@ class DocprocCelery(Celery):
 # Modules whose tasks the worker registers: named, not imported here, as each imports the app.
 app = DocprocCelery("docproc", set_as_current=True,
                     include=["docproc.tasks", "docproc.worker.reconcile_task",
-                             "docproc.schedule.tasks"])
+                             "docproc.schedule.tasks", "docproc.worker.ocr_tasks"])
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -84,6 +84,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_max_retries": None,
         "task_default_queue": queues.DOCUMENTS,
         "task_routes": {"docproc.finish": {"queue": queues.FINISHING},
+                        "docproc.ocr": {"queue": queues.OCR},
+                        "docproc.ocr_pages": {"queue": queues.OCR},
                         "docproc.reconcile": {"queue": queues.CONTROL},
                         # The daily report's chord and the purge read and delete files, briefly:
                         # they must not wait behind a backlog of documents.

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker = command("worker", "run a Celery worker")
     worker.add_argument("--name", help="worker node name (default worker1@%%h)")
     worker.add_argument("--concurrency", type=int, help="child processes (default from config)")
+    worker.add_argument("--queues", help="comma-separated queues to consume (default all: docproc,"
+                        "docproc.finish,docproc.ocr,docproc.control)")
     command("beat", "run Celery Beat (schedules)")
     command("api", "run the status API")
     process = command("process", "process files in this process, no broker")

@@ -90,7 +90,7 @@ def _sweep_spool(intake: Intake, settings: Settings, stop: threading.Event) -> N
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    """Run a Celery worker on every docproc queue."""
+    """Run a Celery worker on the document queues, or on those --queues names."""
     from docproc import queues
     from docproc.app import configure
     from docproc.broker import wait_for_broker
@@ -100,11 +100,23 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     settings.outbox.mkdir(parents=True, exist_ok=True)
     app = configure(settings)
     wait_for_broker(settings)
+    chosen = args.queues.split(",") if getattr(args, "queues", None) else queues.ALL
+    unknown = sorted(set(chosen) - set(queues.ALL))
+    if unknown:
+        logging.error("unknown queues %s; docproc's are %s", ",".join(unknown),
+                      ",".join(queues.ALL))
+        return EXIT_USAGE
+    ocr_only = list(chosen) == [queues.OCR]
     argv = [
-        "worker", "--loglevel", "INFO", "-n", args.name or "worker1@%h",
+        "worker", "--loglevel", "INFO",
+        "-n", args.name or ("ocr1@%h" if ocr_only else "worker1@%h"),
         "--concurrency", str(args.concurrency or settings.workers.concurrency),
-        "--without-mingle", "--without-gossip", "--queues", ",".join(queues.ALL),
+        "--without-mingle", "--without-gossip", "--queues", ",".join(chosen),
     ]
+    if ocr_only:
+        # Prefetch is per worker: 1 keeps a range of pages from waiting behind another in a
+        # busy child while an idle process (here or on another host) could read it.
+        argv += ["--prefetch-multiplier", "1"]
     app.worker_main(argv)
     return EXIT_OK
 

@@ -121,6 +121,13 @@ def _held_fact(held: dict[str, Any], now: float) -> list[tuple[str, str]]:
                      f"{held['count']:,} documents held: {safe(held.get('reason') or '')}")]
 
 
+def _ocr_fact(ocr: dict[str, Any]) -> list[tuple[str, str]]:
+    if not ocr.get("pages"):
+        return []
+    return [("ocr", f"{ocr['pages_per_minute']:g} pages a minute (last 5 min)   "
+                    f"{ocr['pages']:,} pages read in all")]
+
+
 def render_status(settings: Settings, snapshot: dict[str, Any], now: float,
                   width: int = 10_000) -> str:
     """Return `docproc status` as text for a person, long lines cut to width."""
@@ -143,6 +150,7 @@ def render_status(settings: Settings, snapshot: dict[str, Any], now: float,
         ("finished", f"{rate['last_1m']} in the last minute   {rate['last_5m']} in 5 min   "
                      f"{rate['last_15m']} in 15 min"),
         ("queues", f"{queues}   (tasks waiting)"),
+        *_ocr_fact(snapshot.get("ocr") or {}),
         ("inbox", inbox),
         ("spool", f"{spool['files']} claimed files, {human_bytes(spool['bytes'])}"),
         *_held_fact(snapshot.get("held") or {}, now),

@@ -113,3 +113,12 @@ def published(kind: str, name: str) -> str:
 HELD = f"{PREFIX}held"
 HELD_JOBS = f"{PREFIX}held:jobs"
 HELD_STATE = f"{PREFIX}held:state"
+
+
+# OCR pages read, added up across every worker.
+OCR_PAGES = f"{PREFIX}m:ocr_pages"  # counter: every page read by OCR
+
+
+def ocr_minute(number: int) -> str:
+    """Return the key counting the pages read by OCR in one minute since the epoch."""
+    return f"{PREFIX}m:ocr:{number}"

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from docproc.ledger import keyspace
-from docproc.ledger.model import DURATION_BUCKETS
+from docproc.ledger.model import DURATION_BUCKETS, MINUTE_TTL_SECONDS, now
 from docproc.ledger.store import RedisStore
 
 
@@ -50,6 +50,29 @@ class RedisStatistics(RedisStore):
             pipe.hgetall(keyspace.minute(number))
         return [(number * 60, {name: float(value) for name, value in raw.items()})
                 for number, raw in zip(numbers, pipe.execute(), strict=True)]
+
+    def count_ocr_pages(self, key: str, pages: int, done: int, total: int) -> None:
+        """Add pages a worker read by OCR to the totals; record the document's pages done."""
+        number = int(time.time() // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        if pages:
+            pipe.incrby(keyspace.OCR_PAGES, pages)
+            pipe.incrby(keyspace.ocr_minute(number), pages)
+            pipe.expire(keyspace.ocr_minute(number), MINUTE_TTL_SECONDS)
+        pipe.hset(keyspace.doc(key), mapping={"ocr_done": done, "ocr_total": total,
+                                              "updated_ts": now()})
+        pipe.execute()
+
+    def ocr_pages(self, minutes: int = 5) -> tuple[int, float]:
+        """Return the pages ever read by OCR and the pages per minute of the last minutes."""
+        current = int(time.time() // 60)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(keyspace.OCR_PAGES)
+        for number in range(current - minutes, current):
+            pipe.get(keyspace.ocr_minute(number))
+        total, *recent = pipe.execute()
+        # Whole minutes only: the current one is still filling.
+        return int(total or 0), sum(int(value or 0) for value in recent) / minutes
 
     def oldest_active(self) -> tuple[str, float] | None:
         """Return the key and receipt time of the oldest unfinished document, if any."""

@@ -66,11 +66,15 @@ def progress(record: dict[str, Any], report: Report | None = None) -> list[dict[
             state = "skipped"
         else:
             state = "waiting"
-        steps.append({
+        step: dict[str, Any] = {
             "stage": stage, "state": state, "started_at": iso(started), "ended_at": iso(ended),
             "duration_ms": measured.get(stage, round((ended - started) * 1000, 1))
             if started and ended else None,
-        })
+        }
+        if stage == "ocr" and record.get("ocr_total"):
+            step.update(pages_done=int(record.get("ocr_done") or 0),
+                        pages_total=int(record["ocr_total"]))
+        steps.append(step)
     return steps
 
 

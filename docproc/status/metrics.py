@@ -120,6 +120,11 @@ class DocprocCollector(Collector):
         for reason, count in watcher["waiting_by_reason"].items():
             waiting.add_metric([reason], count)
         yield waiting
+        yield _counter("docproc_ocr_pages", "Pages read by OCR, by every worker",
+                       snapshot["ocr"]["pages"])
+        yield _gauge("docproc_ocr_pages_per_minute",
+                     "Pages read by OCR per minute, over the last 5 whole minutes",
+                     snapshot["ocr"]["pages_per_minute"])
         yield _counter("docproc_watcher_files_seen", "Files the running watchers have seen",
                        watcher["seen"])
         yield _counter("docproc_watcher_files_claimed",

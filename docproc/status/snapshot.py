@@ -27,12 +27,14 @@ def collect(settings: Settings, ledger: RedisLedger, now: float | None = None) -
     watcher, spool = watcher_view(settings, ledger, now)
     oldest = ledger.oldest_active()
     held = Holding(ledger.redis).state()
+    ocr_pages, ocr_rate = ledger.ocr_pages()
     return {
         "generated_at": iso(now),
         "counts": ledger.state_counts(),
         "throughput": throughput(minutes, now),
         "stages": timings(ledger, minutes),
         "queues": queue_depths(settings, ledger),
+        "ocr": {"pages": ocr_pages, "pages_per_minute": round(ocr_rate, 1)},
         "workers": workers(ledger),
         "watcher": watcher,
         "spool": spool,

@@ -24,7 +24,7 @@ import yaml
 from tests.conftest import ROOT, Daemon, free_port, missing, reports, wait_until
 
 DEPLOY = ROOT / "deploy"
-PROGRAMS = {"broker", "worker", "watcher", "beat", "api"}
+PROGRAMS = {"broker", "worker", "ocr", "watcher", "beat", "api"}
 
 
 def _ini(path: Path) -> configparser.RawConfigParser:
@@ -56,7 +56,9 @@ def test_supervisord_conf_names_the_programs() -> None:
 
 
 def _cli(program: str) -> str:
-    return {"watcher": "watch"}.get(program, program)
+    return {"watcher": "watch", "ocr": "worker --queues docproc.ocr",
+            "worker": "worker --queues docproc,docproc.finish,docproc.control"}.get(program,
+                                                                                   program)
 
 
 def test_a_system_supervisord_runs_the_deploy_conf_as_it_stands(
@@ -124,7 +126,7 @@ def test_compose_runs_every_program_with_health_checks_and_volumes() -> None:
         if name == "broker":
             assert "volumes" in service
             continue
-        assert service["command"] == [_cli(name)]
+        assert service["command"] == _cli(name).split()
         assert service["image"] == "docproc:latest" and service["build"]["context"] == ".."
         assert service["environment"]["DOCPROC_BROKER_URL"] == "redis://broker:6379/0"
         assert service["depends_on"]["broker"]["condition"] == "service_healthy"

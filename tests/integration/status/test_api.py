@@ -69,7 +69,9 @@ def test_stats_progress_outputs_metrics_and_listing_of_processed_documents(
     assert stats["stages"]["detect"]["count"] == 5 and stats["stages"]["thumbnail"]["count"] == 4
     assert stats["stages"]["extract"]["p50_ms"] > 0
     assert {w["name"].split("@")[0] for w in stats["workers"]} == {"one", "two"}
-    assert stats["queues"] == {"docproc": 0, "docproc.finish": 0, "docproc.control": 0}
+    assert stats["queues"] == {"docproc": 0, "docproc.finish": 0, "docproc.ocr": 0,
+                               "docproc.control": 0}
+    assert set(stats["ocr"]) == {"pages", "pages_per_minute"}
     assert stats["watcher"]["backlog"] == 0 and stats["spool"]["files"] == 0
     assert stats["oldest_unfinished"] is None
     assert [f["name"] for f in stats["failures"]] == ["locked.pdf"]

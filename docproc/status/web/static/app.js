@@ -136,6 +136,7 @@ function drawBacklog(stats) {
       ? [["inbox", `missing (${watcher.inbox.reason}) since ${new Date(watcher.inbox.since).toLocaleString()}: dropped files are not seen`]]
       : []),
     ["claimed, in the spool", `${stats.spool.files} (${bytes(stats.spool.bytes)})`],
+    ["OCR", `${stats.ocr.pages_per_minute} pages a minute (5 min), ${stats.ocr.pages} read in all`],
     ["oldest unfinished", oldest ? `${Math.round(oldest.age_seconds)} s` : "none"],
   ];
   const held = document.getElementById("held");
@@ -288,7 +289,9 @@ async function openDetail(key) {
         h("thead", {}, h("tr", {}, h("th", {}, "stage"), h("th", {}, "state"),
                          h("th", {}, "started"), h("th", { class: "num" }, "took"))),
         h("tbody", {}, doc.progress.map((step) => h("tr", {},
-          h("td", {}, step.stage), h("td", { class: `state-${step.state}` }, step.state),
+          h("td", {}, step.stage),
+          h("td", { class: `state-${step.state}` }, step.state,
+            step.pages_total ? ` ${step.pages_done}/${step.pages_total} pages` : ""),
           h("td", {}, step.started_at ? new Date(step.started_at).toLocaleTimeString() : ""),
           h("td", { class: "num" }, ms(step.duration_ms)))))),
       h("p", {}, `worker ${doc.worker || "–"} · retries ${doc.retries} · received `,
