@@ -65,14 +65,17 @@ class RedisStatistics(RedisStore):
 
     def ocr_pages(self, minutes: int = 5) -> tuple[int, float]:
         """Return the pages ever read by OCR and the pages per minute of the last minutes."""
-        current = int(time.time() // 60)
+        clock = time.time()
+        current = int(clock // 60)
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(keyspace.OCR_PAGES)
-        for number in range(current - minutes, current):
+        for number in range(current - minutes, current + 1):
             pipe.get(keyspace.ocr_minute(number))
         total, *recent = pipe.execute()
-        # Whole minutes only: the current one is still filling.
-        return int(total or 0), sum(int(value or 0) for value in recent) / minutes
+        # The current minute counts for the part of it gone by: the first pages of a job
+        # show at once, and a rate is never diluted by the seconds still to come.
+        span = minutes + (clock % 60) / 60
+        return int(total or 0), sum(int(value or 0) for value in recent) / span
 
     def oldest_active(self) -> tuple[str, float] | None:
         """Return the key and receipt time of the oldest unfinished document, if any."""

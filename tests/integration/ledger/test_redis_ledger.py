@@ -66,3 +66,14 @@ def test_a_held_lock_is_kept_by_its_owner_only(redis_ledger: RedisLedger) -> Non
     redis_ledger.release_lock("beat", "one")
     assert redis_ledger.lock_holder("beat") is None and redis_ledger.hold_lock("beat", "two", 10)
     assert redis_ledger.redis.get("docproc:lock:beat") == "two"  # the key existing ledgers use
+
+
+def test_ocr_pages_read_this_minute_show_in_the_rate_at_once(redis_ledger: RedisLedger) -> None:
+    key = redis_ledger.record(claim(b"a scan")).key
+    assert redis_ledger.ocr_pages() == (0, 0.0)
+    redis_ledger.count_ocr_pages(key, 4, 4, 10)
+    total, rate = redis_ledger.ocr_pages()
+    assert total == 4 and 0 < rate <= 4
+    record = redis_ledger.get(key)
+    assert record is not None
+    assert (str(record["ocr_done"]), str(record["ocr_total"])) == ("4", "10")
