@@ -58,7 +58,8 @@ def new_job(
     )
 
 
-def _file_type(job: Job) -> FileType:
+def file_type(job: Job) -> FileType:
+    """Return the file type detect found for a job."""
     assert job.type is not None, "detect runs first"
     return FileType(mime=job.type["mime"], kind=job.type["kind"])
 
@@ -72,14 +73,14 @@ def _detect(job: Job, settings: PipelineSettings) -> None:
             f"the file has {size / 1048576:.1f} MB, more than pipeline.max_file_mb "
             f"({settings.max_file_mb:g}); split it or raise the limit",
         )
-    file_type = detect(Path(job.source_path))
-    job.type = FileTypeInfo(mime=file_type.mime, kind=file_type.kind, encrypted=False)
+    found = detect(Path(job.source_path))
+    job.type = FileTypeInfo(mime=found.mime, kind=found.kind, encrypted=False)
     if job.incomplete:
         raise DocumentError("truncated", f"its writer never finished it: {job.incomplete}")
 
 
 def _extract(job: Job, settings: PipelineSettings) -> None:
-    result = extract(Path(job.source_path), _file_type(job),
+    result = extract(Path(job.source_path), file_type(job),
                      max_image_pixels=settings.max_image_pixels)
     text_path = Path(job.work_dir) / "text.txt"
     text_path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ def _extract(job: Job, settings: PipelineSettings) -> None:
     job.image = result.image.to_dict() if result.image else None
     job.text = {"path": "text.txt", "chars": len(result.text), "words": 0, "ocr": False}
     frames = result.image.frames if result.image else 0
-    job.ocr_pages = ocr.pages_to_read(_file_type(job), result.text.split(ocr.PAGE_SEPARATOR),
+    job.ocr_pages = ocr.pages_to_read(file_type(job), result.text.split(ocr.PAGE_SEPARATOR),
                                       frames, settings.ocr)
     if job.type["mime"] == "image/tiff" and len(job.ocr_pages) > 1:
         job.pages = len(job.ocr_pages)
@@ -103,7 +104,7 @@ def ocr_options(settings: PipelineSettings) -> ocr.OcrOptions:
 
 
 def _ocr(job: Job, settings: PipelineSettings) -> None:
-    read = list(ocr.read_pages(Path(job.source_path), _file_type(job), job.ocr_pages,
+    read = list(ocr.read_pages(Path(job.source_path), file_type(job), job.ocr_pages,
                                ocr_options(settings), settings.max_image_pixels))
     join_ocr(job, settings, read)
 
@@ -141,7 +142,7 @@ def _thumbnail(job: Job, settings: PipelineSettings) -> None:
     target = Path(job.work_dir) / "thumbnail.png"
     try:
         size = make_thumbnail(
-            Path(job.source_path), _file_type(job), settings.thumbnail_size, target,
+            Path(job.source_path), file_type(job), settings.thumbnail_size, target,
             max_image_pixels=settings.max_image_pixels,
         )
     except DocumentError as exc:

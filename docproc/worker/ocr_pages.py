@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from docproc import stages
 from docproc.model import Job
-from docproc.pipeline import FileType, ocr
+from docproc.pipeline import ocr
 from docproc.settings import PipelineSettings
 
 # Pages one task reads at most: a scan with more is split into ranges read in parallel.
@@ -51,18 +52,14 @@ def read_range(job: Job, settings: PipelineSettings, indexes: Sequence[int],
 
     progress(pages just read, pages done, pages to read) is called after each page.
     """
-    assert job.type is not None, "detect runs first"
     missing = [index for index in indexes if index not in pages_done(job)]
     if not missing:
         return 0
     folder = page_dir(job)
     folder.mkdir(parents=True, exist_ok=True)
-    file_type = FileType(mime=job.type["mime"], kind=job.type["kind"])
-    options = ocr.OcrOptions(languages=tuple(settings.ocr_languages), dpi=settings.ocr_dpi,
-                             tessdata=settings.tessdata)
     read = 0
-    for page in ocr.read_pages(Path(job.source_path), file_type, missing, options,
-                               settings.max_image_pixels):
+    for page in ocr.read_pages(Path(job.source_path), stages.file_type(job), missing,
+                               stages.ocr_options(settings), settings.max_image_pixels):
         _write(folder / f"{page.index}.json", page)
         read += 1
         if progress is not None:
